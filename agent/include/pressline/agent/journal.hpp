@@ -1,0 +1,165 @@
+// The durable journal: SQLite in WAL mode under storage.state_dir. Jobs and their states,
+// attempts and tries, commands and their results, and the event outbox with its gap-free
+// sequence, all changed only in transactions that also append the events they cause.
+//
+// Threads: a Journal may be called from any thread. One connection does all writes, serialised
+// by an internal mutex (this is the documented exception to "state lives on the io_context":
+// paho's intake callback must commit before it returns, see ARCHITECTURE.md "Threads").
+// Checkpoints use a second connection and never hold the write mutex.
+//
+// Errors: opening throws JournalError (start-up). A transaction that cannot commit throws
+// JournalError and leaves nothing behind (rolled back); `full()` tells disk/outbox exhaustion
+// apart from other failures.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "pressline/agent/events.hpp"
+#include "pressline/agent/job_state.hpp"
+
+struct sqlite3;
+
+namespace pressline::agent {
+
+class JournalError : public std::runtime_error {
+public:
+    enum class Kind { io, full, corrupt, busy, misuse };
+    JournalError(Kind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
+    Kind kind() const { return kind_; }
+    bool full() const { return kind_ == Kind::full; }
+
+private:
+    Kind kind_;
+};
+
+struct JournalOptions {
+    std::string source;              // CloudEvents source, "pressline://{shop}/{station}"
+    std::string events_topic;        // where outbox events go
+    std::int64_t outbox_max_events = 1'000'000;
+    std::int64_t min_free_mb = 64;   // admission: refuse new work below this free space
+    std::int64_t max_db_mb = 0;      // 0: no cap
+};
+
+struct JobRow {
+    std::string job_id;
+    std::string order_id;
+    JobState state = JobState::accepted;
+    std::string priority;
+    std::string payload;  // canonical JSON with defaults applied; empty once pruned
+    std::string topic;    // where it came from
+    int attempt = 0;
+    std::int64_t received_ms = 0;
+    std::int64_t updated_ms = 0;
+    bool pruned = false;
+};
+
+struct OutboxRow {
+    std::int64_t seq = 0;
+    std::string topic;
+    std::string payload;
+};
+
+struct CommandRow {
+    std::string command_id;
+    std::string type;
+    nlohmann::json result;
+};
+
+// One open transaction. Valid only inside Journal::transact's callback.
+class Tx {
+public:
+    std::optional<JobRow> job(const std::string& job_id);
+    void insert_job(const JobRow& row);
+    // Moves a job to `to` if the lifecycle allows it (std::logic_error otherwise), records the
+    // transition and appends `event`. Returns the event's sequence.
+    std::int64_t transition(const std::string& job_id, JobState to, const std::string& reason,
+                            const EventSpec& event);
+    std::optional<CommandRow> command(const std::string& command_id);
+    void insert_command(const CommandRow& row);
+    std::optional<std::string> meta(const std::string& key);
+    void set_meta(const std::string& key, const std::string& value);
+    // Appends an event to the outbox; returns its sequence number.
+    std::int64_t append(const EventSpec& event);
+    std::int64_t now_ms() const { return now_ms_; }
+
+private:
+    friend class Journal;
+    explicit Tx(class Journal& j, std::int64_t now_ms) : j_(j), now_ms_(now_ms) {}
+    class Journal& j_;
+    std::int64_t now_ms_;
+    std::int64_t appended_ = 0;
+};
+
+enum class Admission {
+    intake,    // new work from outside: refused when the disk is low or the outbox is full
+    internal,  // consequences of work already accepted: only a real write failure stops it
+};
+
+class Journal {
+public:
+    // Opens (creating and migrating as needed) STATE_DIR/journal.db. Throws JournalError.
+    Journal(const std::filesystem::path& state_dir, JournalOptions options);
+    ~Journal();
+    Journal(const Journal&) = delete;
+    Journal& operator=(const Journal&) = delete;
+
+    void set_options(JournalOptions options);
+
+    // Runs `fn` in one IMMEDIATE transaction and commits it durably (fsync). If `fn` throws,
+    // or the commit fails, everything is rolled back and the exception propagates.
+    // Returns the sequence of the last event appended (0 if none).
+    std::int64_t transact(Admission admission, const std::function<void(Tx&)>& fn);
+
+    // Why intake admission would be refused now, or empty if it would be admitted.
+    std::string admission_problem();
+
+    // Outbox, oldest first: events with seq > after, at most `limit`.
+    std::vector<OutboxRow> outbox_after(std::int64_t after, std::size_t limit);
+    // Removes events up to and including `seq` (after the broker acknowledged them).
+    void outbox_delete_upto(std::int64_t seq);
+    std::int64_t outbox_count();
+    std::int64_t last_sequence();
+
+    // Read-only views (for the CLI and tests).
+    std::optional<JobRow> job(const std::string& job_id);
+    std::vector<JobRow> jobs_in_state(JobState state);
+    std::optional<std::string> meta(const std::string& key);
+
+    // Housekeeping, off the intake's critical path (call from a worker thread).
+    // Drops the payload and history of jobs finished before `cutoff_ms` (a tombstone row keeps
+    // the job_id so that a late redelivery is still recognised) and deletes tombstones older than
+    // `tombstone_cutoff_ms`. Returns the number of jobs pruned.
+    int prune(std::int64_t cutoff_ms, std::int64_t tombstone_cutoff_ms);
+    // PASSIVE WAL checkpoint on a separate connection.
+    void checkpoint();
+
+    std::filesystem::path path() const { return path_; }
+    static int schema_version();
+
+private:
+    friend class Tx;
+    void migrate();
+    void exec(const char* sql);
+    std::int64_t insert_event(const EventSpec& event, std::int64_t now_ms);
+
+    std::filesystem::path path_;
+    JournalOptions options_;
+    std::mutex mu_;               // guards db_ and the counters below
+    sqlite3* db_ = nullptr;       // the writer connection
+    std::mutex ckpt_mu_;
+    sqlite3* ckpt_db_ = nullptr;  // checkpoints only
+    std::int64_t last_seq_ = 0;
+    std::int64_t outbox_count_ = 0;
+};
+
+}  // namespace pressline::agent

@@ -1,0 +1,80 @@
+// The MQTT link to the cloud: one paho async client (MQTT 5, persistent session, stable client
+// id, Last Will, TLS, username/password), connection management with backoff, subscriptions.
+//
+// Threads: construct, start(), stop(), publish() and the accessors on the io_context thread.
+// paho calls back on its own threads; every callback except `on_message` is posted to the
+// io_context. `on_message` runs on paho's thread and must not return before the message is
+// durable (paho acknowledges on return; see ARCHITECTURE.md "Threads").
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "pressline/agent/topics.hpp"
+#include "pressline/config/config.hpp"
+
+namespace mqtt {
+class async_client;
+}
+
+namespace pressline::agent {
+
+struct MqttHandlers {
+    std::function<void()> connected;                                  // io thread
+    std::function<void(const std::string& cause)> disconnected;       // io thread
+    // paho thread, blocking (see above)
+    std::function<void(const std::string& topic, const std::string& payload)> on_message;
+};
+
+class MqttLink : public std::enable_shared_from_this<MqttLink> {
+public:
+    // `online_status` is published retained on every connect; `offline_status` is the Last Will
+    // and is published by stop().
+    MqttLink(boost::asio::io_context& io, const config::Config& cfg, Topics topics,
+             MqttHandlers handlers, std::string offline_status);
+    ~MqttLink();
+
+    void start();
+    // Publishes the retained offline status, then disconnects cleanly; waits at most `timeout`.
+    // Blocks the calling (io) thread: used at shutdown only.
+    void stop(std::chrono::milliseconds timeout);
+
+    bool connected() const { return connected_; }
+
+    // QoS 1 publish. `done(ok)` runs on the io thread when the broker acknowledged (ok=true) or
+    // the publish failed (ok=false). Returns false if it could not even be queued.
+    bool publish(const std::string& topic, const std::string& payload, bool retained,
+                 std::function<void(bool ok)> done);
+
+    const Topics& topics() const { return topics_; }
+
+private:
+    class Callback;
+    class ConnectListener;
+    void connect();
+    void schedule_retry(const std::string& why);
+    void on_connected();
+    void on_lost(const std::string& cause);
+
+    boost::asio::io_context& io_;
+    config::Config cfg_;
+    Topics topics_;
+    MqttHandlers handlers_;
+    std::string offline_status_;
+    std::unique_ptr<Callback> callback_;
+    std::unique_ptr<ConnectListener> connect_listener_;
+    std::unique_ptr<mqtt::async_client> client_;
+    boost::asio::steady_timer retry_timer_;
+    std::chrono::seconds backoff_;
+    bool connected_ = false;
+    bool stopping_ = false;
+    bool connecting_ = false;
+    std::string last_failure_;
+};
+
+}  // namespace pressline::agent

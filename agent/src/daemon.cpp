@@ -1,0 +1,396 @@
+// The daemon's wiring, lifecycle and housekeeping.
+#include "pressline/agent/daemon.hpp"
+
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <csignal>
+
+#include <fmt/format.h>
+
+#include "pressline/agent/intake.hpp"
+#include "pressline/agent/journal.hpp"
+#include "pressline/agent/log.hpp"
+#include "pressline/agent/mqtt_link.hpp"
+#include "pressline/agent/outbox.hpp"
+#include "pressline/agent/topics.hpp"
+
+#ifndef PRESSLINE_VERSION
+#define PRESSLINE_VERSION "0.0.0"
+#endif
+
+namespace pressline::agent {
+
+const char* version() { return PRESSLINE_VERSION; }
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+
+JournalOptions journal_options(const config::Config& cfg) {
+    const auto topics = Topics::from(cfg);
+    return {topics.source, topics.events, cfg.storage.outbox_max_events, cfg.storage.min_free_mb,
+            cfg.storage.max_db_mb};
+}
+
+ParseLimits parse_limits(const config::Config& cfg) {
+    return {cfg.intake.max_payload_bytes, cfg.intake.max_depth};
+}
+
+// The parts of the config that need a new broker connection when they change.
+bool same_connection(const config::Config& a, const config::Config& b) {
+    const auto &x = a.broker, &y = b.broker;
+    return x.uri == y.uri && x.client_id == y.client_id && x.username == y.username &&
+           x.password == y.password && x.ca_file == y.ca_file && x.cert_file == y.cert_file &&
+           x.key_file == y.key_file && x.keepalive_s == y.keepalive_s &&
+           x.connect_timeout_s == y.connect_timeout_s && x.session_expiry_s == y.session_expiry_s &&
+           x.reconnect_min_s == y.reconnect_min_s && x.reconnect_max_s == y.reconnect_max_s &&
+           x.max_inflight == y.max_inflight && a.mqtt.topic_prefix == b.mqtt.topic_prefix &&
+           a.station.shop == b.station.shop && a.station.id == b.station.id &&
+           a.station.pools == b.station.pools;
+}
+
+std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+}  // namespace
+
+struct Daemon::Impl {
+    // Member order matters for destruction: the link (paho threads that call into intake and
+    // journal) goes before intake and journal; the worker pool is joined before the journal.
+    config::Config cfg;
+    asio::io_context io;
+    std::unique_ptr<Journal> journal;
+    std::unique_ptr<Intake> intake;
+    asio::thread_pool workers{2};
+    std::shared_ptr<Outbox> outbox;
+    std::shared_ptr<MqttLink> link;
+    asio::signal_set signals{io};
+    asio::steady_timer watchdog{io};
+    asio::steady_timer checkpoint_timer{io};
+    asio::steady_timer prune_timer{io};
+    asio::steady_timer stop_timer{io};
+    std::chrono::microseconds watchdog_period{0};
+    std::string started_at;
+    bool draining = false;
+    std::string blocked_reason;  // non-empty while intake is blocked
+    bool checkpoint_armed = false;
+    bool stopping = false;
+    int exit_code = exit_ok;
+
+    explicit Impl(config::Config c) : cfg(std::move(c)) {}
+
+    std::string intake_state() const {
+        if (!blocked_reason.empty()) return "blocked";
+        return draining ? "draining" : "open";
+    }
+
+    std::string status_json(const std::string& state) const {
+        nlohmann::json s{{"state", state},
+                         {"version", version()},
+                         {"started_at", started_at},
+                         {"shop", cfg.station.shop},
+                         {"station", cfg.station.id},
+                         {"pools", cfg.station.pools},
+                         {"intake", intake_state()},
+                         {"time", format_time(std::chrono::system_clock::now())}};
+        if (!blocked_reason.empty()) s["blocked_reason"] = blocked_reason;
+        return s.dump();
+    }
+
+    void notify_status() {
+        std::string text = fmt::format("broker {}; intake {}{}",
+                                       link && link->connected() ? "connected" : "disconnected",
+                                       intake_state(),
+                                       blocked_reason.empty() ? "" : " (" + blocked_reason + ")");
+        sd_notify(0, ("STATUS=" + text).c_str());
+    }
+
+    void publish_status() {
+        notify_status();
+        if (link && link->connected())
+            link->publish(link->topics().status, status_json("online"), true, nullptr);
+    }
+
+    // ---- start-up ------------------------------------------------------------------------
+    int run() {
+        auto log = logger("daemon");
+        started_at = format_time(std::chrono::system_clock::now());
+        try {
+            journal = std::make_unique<Journal>(cfg.storage.state_dir, journal_options(cfg));
+        } catch (const JournalError& e) {
+            log->critical("cannot open the journal: {}", e.what());
+            sd_notifyf(0, "STATUS=journal error: %s", e.what());
+            return exit_failure;
+        }
+        draining = journal->meta("draining").value_or("0") == "1";
+        log->info("journal open path={} schema={} last_seq={} outbox={}", journal->path().string(),
+                  Journal::schema_version(), journal->last_sequence(), journal->outbox_count());
+
+        intake = std::make_unique<Intake>(*journal, parse_limits(cfg), make_hooks());
+        outbox = std::make_shared<Outbox>(io, workers, *journal, cfg.broker.max_inflight);
+        try {
+            journal->transact(Admission::internal, [&](Tx& tx) {
+                tx.append({"agent.started", std::nullopt,
+                           {{"version", version()}, {"started_at", started_at},
+                            {"pid", static_cast<long>(getpid())}}});
+            });
+        } catch (const JournalError& e) {
+            log->error("cannot record agent.started: {}", e.what());
+        }
+
+        signals.add(SIGTERM);
+        signals.add(SIGINT);
+        signals.add(SIGHUP);
+        wait_signal();
+        start_link();
+        start_watchdog();
+        schedule_prune(1min);
+
+        // READY once the journal is open and the config valid; never waits for the broker.
+        sd_notify(0, "READY=1");
+        notify_status();
+        log->info("pressline {} running shop={} station={} pools={} state_dir={}", version(),
+                  cfg.station.shop, cfg.station.id, fmt::join(cfg.station.pools, ","),
+                  cfg.storage.state_dir.string());
+        io.run();
+        return finish();
+    }
+
+    IntakeHooks make_hooks() {
+        IntakeHooks h;
+        h.events_appended = [this] {
+            asio::post(io, [this] {
+                if (outbox) outbox->kick();
+                schedule_checkpoint();
+            });
+        };
+        h.blocked = [this](const std::string& reason) {
+            asio::post(io, [this, reason] {
+                blocked_reason = reason;
+                publish_status();
+            });
+        };
+        h.unblocked = [this] {
+            asio::post(io, [this] {
+                blocked_reason.clear();
+                publish_status();
+            });
+        };
+        h.drain_changed = [this](bool d) {
+            asio::post(io, [this, d] {
+                draining = d;
+                logger("daemon")->info("intake {}", d ? "draining" : "open");
+                publish_status();
+            });
+        };
+        h.reload_config = [this] {
+            auto res = config::load_file(cfg.source);
+            std::vector<std::string> problems;
+            for (const auto& d : res.diagnostics) problems.push_back(d.str());
+            if (problems.empty()) asio::post(io, [this] { reload(); });
+            return problems;
+        };
+        return h;
+    }
+
+    void start_link() {
+        auto topics = Topics::from(cfg);
+        MqttHandlers handlers;
+        handlers.connected = [this] {
+            publish_status();
+            outbox->on_connected();
+        };
+        handlers.disconnected = [this](const std::string&) {
+            outbox->on_disconnected();
+            notify_status();
+        };
+        handlers.on_message = [this, topics](const std::string& topic, const std::string& payload) {
+            if (topic == topics.commands)
+                intake->on_command(topic, payload);
+            else
+                intake->on_job(topic, payload);
+        };
+        link = std::make_shared<MqttLink>(io, cfg, topics, std::move(handlers), status_json("offline"));
+        outbox->set_link(link);
+        link->start();
+    }
+
+    // ---- signals, reload, stop -----------------------------------------------------------
+    void wait_signal() {
+        signals.async_wait([this](const boost::system::error_code& ec, int sig) {
+            if (ec) return;
+            if (sig == SIGHUP) {
+                logger("daemon")->info("SIGHUP: reloading {}", cfg.source.string());
+                reload();
+                wait_signal();
+            } else {
+                logger("daemon")->info("{}: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+                stop();
+            }
+        });
+    }
+
+    void reload() {
+        auto log = logger("daemon");
+        sd_notify(0, "RELOADING=1");
+        auto res = config::load_file(cfg.source);
+        if (!res.ok()) {
+            for (const auto& d : res.diagnostics) log->error("reload refused: {}", d.str());
+            log->error("reload refused: {} problem(s) in {}; keeping the running configuration",
+                       res.diagnostics.size(), cfg.source.string());
+            sd_notify(0, "READY=1");
+            notify_status();
+            return;
+        }
+        config::Config next = std::move(*res.config);
+        if (next.storage.state_dir != cfg.storage.state_dir)
+            log->warn("storage.state_dir changed to {}: takes effect at the next start",
+                      next.storage.state_dir.string());
+        next.storage.state_dir = cfg.storage.state_dir;
+        const bool reconnect = !same_connection(cfg, next);
+        set_log_level(next.log.level);
+        journal->set_options(journal_options(next));
+        intake->set_limits(parse_limits(next));
+        outbox->set_max_inflight(next.broker.max_inflight);
+        cfg = std::move(next);
+        if (reconnect) {
+            log->info("broker or station settings changed: reconnecting");
+            link->stop(2s);
+            outbox->on_disconnected();
+            start_link();
+        }
+        log->info("configuration reloaded from {}", cfg.source.string());
+        sd_notify(0, "READY=1");
+        publish_status();
+    }
+
+    void stop() {
+        if (stopping) return;
+        stopping = true;
+        sd_notify(0, "STOPPING=1");
+        auto log = logger("daemon");
+        if (intake->is_blocked()) {
+            // A message is parked in the intake and must not be acknowledged: exit around it.
+            intake->abandon();
+            log->error("stopping while intake is blocked ({}); the unacknowledged message stays "
+                       "at the broker", blocked_reason);
+            exit_code = exit_intake_blocked;
+        }
+        try {
+            journal->transact(Admission::internal, [&](Tx& tx) {
+                tx.append({"agent.stopping", std::nullopt, {{"version", version()}}});
+            });
+            outbox->kick();
+        } catch (const JournalError& e) {
+            log->warn("cannot record agent.stopping: {}", e.what());
+        }
+        // Give the outbox a moment to deliver what it has, then leave; the rest goes next time.
+        wait_for_outbox(std::chrono::steady_clock::now() + 1500ms);
+    }
+
+    void wait_for_outbox(std::chrono::steady_clock::time_point deadline) {
+        if (outbox->unacknowledged() == 0 || !link->connected() ||
+            std::chrono::steady_clock::now() >= deadline) {
+            shutdown();
+            return;
+        }
+        stop_timer.expires_after(20ms);
+        stop_timer.async_wait([this, deadline](const boost::system::error_code& ec) {
+            if (!ec) wait_for_outbox(deadline);
+        });
+    }
+
+    void shutdown() {
+        const auto pending = outbox->unacknowledged();
+        link->stop(2s);
+        signals.cancel();
+        watchdog.cancel();
+        checkpoint_timer.cancel();
+        prune_timer.cancel();
+        logger("daemon")->info("stopped; {} event(s) wait in the outbox for the next start", pending);
+        io.stop();
+    }
+
+    int finish() {
+        if (exit_code == exit_intake_blocked) {
+            // paho's thread is parked inside a callback: do not join it.
+            spdlog::shutdown();
+            std::_Exit(exit_code);
+        }
+        outbox->flush_deletes();
+        link.reset();  // joins paho's threads: no callback runs after this
+        workers.join();
+        return exit_code;
+    }
+
+    // ---- timers --------------------------------------------------------------------------
+    void start_watchdog() {
+        uint64_t usec = 0;
+        if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return;
+        watchdog_period = std::chrono::microseconds(usec / 4);
+        logger("daemon")->info("systemd watchdog every {} ms", usec / 4000);
+        pet_watchdog();
+    }
+
+    void pet_watchdog() {
+        sd_notify(0, "WATCHDOG=1");
+        watchdog.expires_after(watchdog_period);
+        watchdog.async_wait([this](const boost::system::error_code& ec) {
+            if (!ec) pet_watchdog();
+        });
+    }
+
+    // WAL checkpoints run a little after activity, on a worker, never in an intake commit.
+    void schedule_checkpoint() {
+        if (checkpoint_armed) return;
+        checkpoint_armed = true;
+        checkpoint_timer.expires_after(2s);
+        checkpoint_timer.async_wait([this](const boost::system::error_code& ec) {
+            checkpoint_armed = false;
+            if (ec) return;
+            asio::post(workers, [j = journal.get()] {
+                try {
+                    j->checkpoint();
+                } catch (const JournalError& e) {
+                    logger("journal")->warn("checkpoint failed: {}", e.what());
+                }
+            });
+        });
+    }
+
+    void schedule_prune(std::chrono::steady_clock::duration after) {
+        prune_timer.expires_after(after);
+        prune_timer.async_wait([this](const boost::system::error_code& ec) {
+            if (ec) return;
+            const std::int64_t retention_ms = std::int64_t{cfg.storage.retention_hours} * 3600 * 1000;
+            const auto cutoff = now_ms() - retention_ms;
+            // Tombstones (job ids only) are kept 10x longer, to recognise late redeliveries.
+            const auto tomb_cutoff = now_ms() - 10 * retention_ms;
+            asio::post(workers, [j = journal.get(), cutoff, tomb_cutoff] {
+                try {
+                    if (int n = j->prune(cutoff, tomb_cutoff); n > 0)
+                        logger("journal")->info("pruned finished jobs count={}", n);
+                } catch (const JournalError& e) {
+                    logger("journal")->warn("prune failed: {}", e.what());
+                }
+            });
+            schedule_prune(1h);
+        });
+    }
+};
+
+Daemon::Daemon(config::Config cfg) : impl_(std::make_unique<Impl>(std::move(cfg))) {}
+Daemon::~Daemon() = default;
+int Daemon::run() { return impl_->run(); }
+
+}  // namespace pressline::agent

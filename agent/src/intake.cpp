@@ -1,0 +1,236 @@
+// Intake: validate, dedupe and durably record job orders and commands.
+#include "pressline/agent/intake.hpp"
+
+#include <chrono>
+#include <thread>
+
+#include "pressline/agent/log.hpp"
+
+namespace pressline::agent {
+namespace {
+
+// Best effort: the job_id of a payload that failed validation, so the rejection has a subject.
+std::optional<std::string> job_id_of(const std::string& payload, const Rejection& r) {
+    if (r.reason == "payload_too_large" || r.reason == "too_deeply_nested" ||
+        r.reason == "invalid_utf8" || r.reason == "malformed_json" || r.reason == "not_an_object")
+        return std::nullopt;
+    auto j = nlohmann::json::parse(payload, nullptr, false);
+    if (j.is_object()) {
+        auto it = j.find("job_id");
+        if (it != j.end() && it->is_string() && !it->get_ref<const std::string&>().empty() &&
+            it->get_ref<const std::string&>().size() <= 128)
+            return it->get<std::string>();
+    }
+    return std::nullopt;
+}
+
+nlohmann::json rejection_data(const Rejection& r, const std::string& topic, std::size_t bytes) {
+    return {{"reason", r.reason}, {"field", r.field}, {"message", r.message},
+            {"topic", topic}, {"payload_bytes", bytes}};
+}
+
+}  // namespace
+
+Intake::Intake(Journal& journal, ParseLimits limits, IntakeHooks hooks)
+    : journal_(journal), limits_(limits), hooks_(std::move(hooks)) {}
+
+void Intake::set_limits(ParseLimits limits) {
+    std::lock_guard lock(limits_mu_);
+    limits_ = limits;
+}
+
+bool Intake::abandon() {
+    std::lock_guard lock(wait_mu_);
+    abandoned_ = true;
+    wait_cv_.notify_all();
+    return blocked_.load();
+}
+
+void Intake::commit(const char* what, const std::string& key, const std::function<void(Tx&)>& fn) {
+    auto log = logger("intake");
+    auto last_report = std::chrono::steady_clock::time_point{};
+    for (int tries = 0;; ++tries) {
+        try {
+            journal_.transact(Admission::intake, fn);
+            if (blocked_.exchange(false)) {
+                log->warn("intake unblocked: journal takes work again what={} key={}", what, key);
+                if (hooks_.unblocked) hooks_.unblocked();
+            }
+            if (hooks_.events_appended) hooks_.events_appended();
+            return;
+        } catch (const JournalError& e) {
+            if (e.kind() == JournalError::Kind::busy && tries < 5) continue;
+            const auto now = std::chrono::steady_clock::now();
+            if (!blocked_.exchange(true)) {
+                log->error("intake blocked, not acknowledging {} key={}: {}. Nothing accepted "
+                           "is lost; the broker keeps the message until the journal can take it",
+                           what, key, e.what());
+                if (hooks_.blocked) hooks_.blocked(e.what());
+                last_report = now;
+            } else if (now - last_report > std::chrono::seconds(60)) {
+                log->error("intake still blocked key={}: {}", key, e.what());
+                last_report = now;
+            }
+        }
+        // Wait before the next try; an abandoned intake never returns (that would acknowledge).
+        std::unique_lock lock(wait_mu_);
+        wait_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return abandoned_; });
+        if (abandoned_) {
+            lock.unlock();
+            // Parking this thread keeps paho from acknowledging; the daemon exits around it.
+            for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+        }
+    }
+}
+
+void Intake::on_job(const std::string& topic, const std::string& payload) {
+    auto log = logger("intake");
+    ParseLimits limits;
+    {
+        std::lock_guard lock(limits_mu_);
+        limits = limits_;
+    }
+    auto parsed = parse_job(payload, limits);
+    if (auto* rej = std::get_if<Rejection>(&parsed)) {
+        EventSpec ev{"job.rejected", job_id_of(payload, *rej), rejection_data(*rej, topic, payload.size())};
+        log->warn("job rejected job_id={} reason={} field={} message=\"{}\"",
+                  ev.subject.value_or("-"), rej->reason, rej->field, rej->message);
+        commit("rejection", ev.subject.value_or("-"), [&](Tx& tx) { tx.append(ev); });
+        return;
+    }
+    auto& job = std::get<JobOrder>(parsed);
+    const std::string canonical = canonical_json(job.json);
+    bool duplicate = false;
+    bool conflict = false;
+    commit("job", job.job_id, [&](Tx& tx) {
+        duplicate = conflict = false;
+        if (auto existing = tx.job(job.job_id)) {
+            duplicate = true;
+            conflict = !existing->pruned && existing->payload != canonical;
+            nlohmann::json data{{"order_id", existing->order_id}, {"conflict", conflict},
+                                {"state", std::string(to_string(existing->state))}};
+            if (existing->pruned) data["pruned"] = true;
+            tx.append({"job.duplicate", job.job_id, std::move(data)});
+            return;
+        }
+        JobRow row;
+        row.job_id = job.job_id;
+        row.order_id = job.order_id;
+        row.state = JobState::accepted;
+        row.priority = job.priority;
+        row.payload = canonical;
+        row.topic = topic;
+        tx.insert_job(row);
+        tx.append({"job.accepted", job.job_id,
+                   {{"order_id", job.order_id}, {"priority", job.priority}, {"topic", topic}}});
+    });
+    if (duplicate)
+        log->info("job duplicate job_id={} conflict={}", job.job_id, conflict);
+    else
+        log->info("job accepted job_id={} order_id={} priority={}", job.job_id, job.order_id, job.priority);
+}
+
+nlohmann::json Intake::execute(Tx& tx, const Command& cmd) {
+    nlohmann::json result{{"command_id", cmd.command_id}, {"command", cmd.type}};
+    auto ok = [&](std::string message) {
+        result["status"] = "ok";
+        result["message"] = std::move(message);
+    };
+    auto error = [&](std::string reason, std::string message) {
+        result["status"] = "error";
+        result["reason"] = std::move(reason);
+        result["message"] = std::move(message);
+    };
+    if (cmd.type == "cancel") {
+        const auto job_id = cmd.json.at("job_id").get<std::string>();
+        result["job_id"] = job_id;
+        auto job = tx.job(job_id);
+        if (!job) {
+            error("unknown_job", "no job " + job_id + " at this station");
+        } else if (job->state == JobState::cancelled) {
+            ok("job " + job_id + " was already cancelled");
+        } else if (!is_cancellable(job->state)) {
+            error("not_cancellable", "job " + job_id + " is " + std::string(to_string(job->state)) +
+                                         "; it can be cancelled only before it starts printing");
+        } else {
+            tx.transition(job_id, JobState::cancelled, "cancelled by command " + cmd.command_id,
+                          {"job.cancelled", job_id,
+                           {{"order_id", job->order_id},
+                            {"previous_state", std::string(to_string(job->state))},
+                            {"command_id", cmd.command_id}}});
+            ok("job " + job_id + " cancelled");
+        }
+    } else if (cmd.type == "drain" || cmd.type == "resume") {
+        const bool drain = cmd.type == "drain";
+        tx.set_meta("draining", drain ? "1" : "0");
+        ok(drain ? "draining: jobs are still accepted durably; nothing new is released to production"
+                 : "resumed: jobs are released to production again");
+    } else if (cmd.type == "reload_config") {
+        auto problems = hooks_.reload_config ? hooks_.reload_config()
+                                             : std::vector<std::string>{"reload not available"};
+        if (problems.empty()) {
+            ok("configuration reload scheduled");
+        } else {
+            error("invalid_config", problems.front());
+            result["problems"] = problems;
+        }
+    } else {
+        error("not_supported", "command " + cmd.type + " is not supported by this agent version");
+    }
+    return result;
+}
+
+void Intake::on_command(const std::string& topic, const std::string& payload) {
+    auto log = logger("intake");
+    ParseLimits limits;
+    {
+        std::lock_guard lock(limits_mu_);
+        limits = limits_;
+    }
+    auto parsed = parse_command(payload, limits);
+    if (auto* rej = std::get_if<Rejection>(&parsed)) {
+        // A command we cannot read is answered with a command.result carrying the reason,
+        // addressed by its command_id when one could be read.
+        std::optional<std::string> id;
+        if (rej->reason != "payload_too_large" && rej->reason != "too_deeply_nested" &&
+            rej->reason != "invalid_utf8" && rej->reason != "malformed_json") {
+            auto j = nlohmann::json::parse(payload, nullptr, false);
+            if (j.is_object() && j.contains("command_id") && j["command_id"].is_string() &&
+                j["command_id"].get_ref<const std::string&>().size() <= 128)
+                id = j["command_id"].get<std::string>();
+        }
+        nlohmann::json data = rejection_data(*rej, topic, payload.size());
+        data["command_id"] = id ? nlohmann::json(*id) : nlohmann::json(nullptr);
+        data["status"] = "rejected";
+        log->warn("command rejected command_id={} reason={} field={} message=\"{}\"",
+                  id.value_or("-"), rej->reason, rej->field, rej->message);
+        commit("command rejection", id.value_or("-"),
+               [&](Tx& tx) { tx.append({"command.result", id, data}); });
+        return;
+    }
+    auto& cmd = std::get<Command>(parsed);
+    bool repeated = false;
+    nlohmann::json result;
+    std::optional<bool> drain_now;
+    commit("command", cmd.command_id, [&](Tx& tx) {
+        repeated = false;
+        drain_now.reset();
+        if (auto seen = tx.command(cmd.command_id)) {
+            repeated = true;
+            result = seen->result;
+            result["repeated"] = true;
+            tx.append({"command.result", cmd.command_id, result});
+            return;
+        }
+        result = execute(tx, cmd);
+        if (result["status"] == "ok" && (cmd.type == "drain" || cmd.type == "resume"))
+            drain_now = cmd.type == "drain";
+        tx.insert_command({cmd.command_id, cmd.type, result});
+        tx.append({"command.result", cmd.command_id, result});
+    });
+    log->info("command {} command_id={} status={} repeated={} message=\"{}\"", cmd.type,
+              cmd.command_id, result.value("status", ""), repeated, result.value("message", ""));
+    if (drain_now && hooks_.drain_changed) hooks_.drain_changed(*drain_now);
+}
+
+}  // namespace pressline::agent

@@ -1,0 +1,511 @@
+// The SQLite journal: schema, migrations, transactions, outbox.
+#include "pressline/agent/journal.hpp"
+
+#include <sqlite3.h>
+#include <sys/statvfs.h>
+
+#include <chrono>
+
+#include <fmt/format.h>
+
+namespace pressline::agent {
+namespace {
+
+std::int64_t wall_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+JournalError::Kind kind_of(int rc) {
+    switch (rc & 0xff) {
+        case SQLITE_FULL: return JournalError::Kind::full;
+        case SQLITE_CORRUPT:
+        case SQLITE_NOTADB: return JournalError::Kind::corrupt;
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED: return JournalError::Kind::busy;
+        case SQLITE_MISUSE: return JournalError::Kind::misuse;
+        default: return JournalError::Kind::io;
+    }
+}
+
+[[noreturn]] void fail(sqlite3* db, int rc, const char* what) {
+    throw JournalError(kind_of(rc), fmt::format("journal: {}: {} (sqlite {})", what,
+                                                db ? sqlite3_errmsg(db) : sqlite3_errstr(rc), rc));
+}
+
+// A prepared statement; finalised on scope exit. Binds by 1-based index.
+class Stmt {
+public:
+    Stmt(sqlite3* db, const char* sql) : db_(db) {
+        int rc = sqlite3_prepare_v2(db, sql, -1, &st_, nullptr);
+        if (rc != SQLITE_OK) fail(db, rc, sql);
+    }
+    ~Stmt() { sqlite3_finalize(st_); }
+    Stmt(const Stmt&) = delete;
+    Stmt& operator=(const Stmt&) = delete;
+
+    Stmt& bind(int i, const std::string& v) {
+        check(sqlite3_bind_text(st_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+        return *this;
+    }
+    Stmt& bind(int i, std::int64_t v) {
+        check(sqlite3_bind_int64(st_, i, v));
+        return *this;
+    }
+    Stmt& bind_null(int i) {
+        check(sqlite3_bind_null(st_, i));
+        return *this;
+    }
+    // true while a row is available
+    bool step() {
+        int rc = sqlite3_step(st_);
+        if (rc == SQLITE_ROW) return true;
+        if (rc == SQLITE_DONE) return false;
+        fail(db_, rc, sqlite3_sql(st_));
+    }
+    void run() { while (step()) {} }
+    std::string text(int col) const {
+        auto p = sqlite3_column_text(st_, col);
+        return p ? std::string(reinterpret_cast<const char*>(p),
+                               static_cast<std::size_t>(sqlite3_column_bytes(st_, col)))
+                 : std::string();
+    }
+    std::int64_t int64(int col) const { return sqlite3_column_int64(st_, col); }
+    bool is_null(int col) const { return sqlite3_column_type(st_, col) == SQLITE_NULL; }
+
+private:
+    void check(int rc) {
+        if (rc != SQLITE_OK) fail(db_, rc, "bind");
+    }
+    sqlite3* db_;
+    sqlite3_stmt* st_ = nullptr;
+};
+
+// Versioned migrations: migration i brings the schema from version i to i+1. Never edit one
+// that has shipped; append a new one.
+constexpr const char* kMigrations[] = {
+    // 0 -> 1: the foundation.
+    R"sql(
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE jobs (
+        job_id      TEXT PRIMARY KEY,
+        order_id    TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        priority    TEXT NOT NULL,
+        payload     TEXT NOT NULL,      -- canonical JSON with defaults; '' once pruned
+        topic       TEXT NOT NULL,
+        attempt     INTEGER NOT NULL DEFAULT 0,
+        received_ms INTEGER NOT NULL,
+        updated_ms  INTEGER NOT NULL,
+        finished_ms INTEGER,            -- set when the state is terminal
+        reason      TEXT,
+        pruned      INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX jobs_by_state ON jobs(state) WHERE finished_ms IS NULL;
+    CREATE INDEX jobs_by_finished ON jobs(finished_ms) WHERE finished_ms IS NOT NULL;
+    CREATE TABLE transitions (
+        id         INTEGER PRIMARY KEY,
+        job_id     TEXT NOT NULL,
+        from_state TEXT,
+        to_state   TEXT NOT NULL,
+        reason     TEXT,
+        at_ms      INTEGER NOT NULL,
+        event_seq  INTEGER
+    );
+    CREATE INDEX transitions_by_job ON transitions(job_id);
+    CREATE TABLE attempts (
+        job_id     TEXT NOT NULL,
+        attempt    INTEGER NOT NULL,
+        state      TEXT NOT NULL,
+        reason     TEXT,
+        created_ms INTEGER NOT NULL,
+        PRIMARY KEY (job_id, attempt)
+    ) WITHOUT ROWID;
+    CREATE TABLE tries (
+        job_id     TEXT NOT NULL,
+        attempt    INTEGER NOT NULL,
+        try        INTEGER NOT NULL,
+        device     TEXT NOT NULL,
+        device_job TEXT,                -- e.g. the CUPS job id once known
+        state      TEXT NOT NULL,       -- recorded, handed_over, done, failed, uncertain
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        PRIMARY KEY (job_id, attempt, try)
+    ) WITHOUT ROWID;
+    CREATE TABLE commands (
+        command_id  TEXT PRIMARY KEY,
+        type        TEXT NOT NULL,
+        result      TEXT NOT NULL,      -- the data of its command.result event
+        received_ms INTEGER NOT NULL
+    );
+    CREATE TABLE outbox (
+        seq        INTEGER PRIMARY KEY, -- the CloudEvents sequence; gap-free, never reused
+        topic      TEXT NOT NULL,
+        payload    TEXT NOT NULL,       -- the event exactly as it goes on the wire
+        created_ms INTEGER NOT NULL
+    );
+    INSERT INTO meta(key, value) VALUES ('last_seq', '0');
+    )sql",
+};
+
+constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
+
+}  // namespace
+
+int Journal::schema_version() { return kSchemaVersion; }
+
+// ---- Tx ---------------------------------------------------------------------------------------
+
+std::optional<JobRow> Tx::job(const std::string& job_id) {
+    Stmt st(j_.db_,
+            "SELECT job_id, order_id, state, priority, payload, topic, attempt, received_ms, "
+            "updated_ms, pruned FROM jobs WHERE job_id = ?");
+    st.bind(1, job_id);
+    if (!st.step()) return std::nullopt;
+    JobRow r;
+    r.job_id = st.text(0);
+    r.order_id = st.text(1);
+    r.state = job_state_from_string(st.text(2)).value_or(JobState::failed);
+    r.priority = st.text(3);
+    r.payload = st.text(4);
+    r.topic = st.text(5);
+    r.attempt = static_cast<int>(st.int64(6));
+    r.received_ms = st.int64(7);
+    r.updated_ms = st.int64(8);
+    r.pruned = st.int64(9) != 0;
+    return r;
+}
+
+void Tx::insert_job(const JobRow& row) {
+    Stmt st(j_.db_,
+            "INSERT INTO jobs(job_id, order_id, state, priority, payload, topic, attempt, "
+            "received_ms, updated_ms) VALUES (?,?,?,?,?,?,?,?,?)");
+    st.bind(1, row.job_id).bind(2, row.order_id).bind(3, std::string(to_string(row.state)));
+    st.bind(4, row.priority).bind(5, row.payload).bind(6, row.topic);
+    st.bind(7, std::int64_t{row.attempt}).bind(8, now_ms_).bind(9, now_ms_);
+    st.run();
+    Stmt tr(j_.db_, "INSERT INTO transitions(job_id, from_state, to_state, at_ms) VALUES (?,NULL,?,?)");
+    tr.bind(1, row.job_id).bind(2, std::string(to_string(row.state))).bind(3, now_ms_);
+    tr.run();
+}
+
+std::int64_t Tx::transition(const std::string& job_id, JobState to, const std::string& reason,
+                            const EventSpec& event) {
+    auto cur = job(job_id);
+    if (!cur) throw std::logic_error("transition of unknown job " + job_id);
+    if (!can_transition(cur->state, to))
+        throw std::logic_error(fmt::format("job {}: {} -> {} is not a lifecycle transition", job_id,
+                                           to_string(cur->state), to_string(to)));
+    const auto seq = append(event);
+    Stmt st(j_.db_,
+            "UPDATE jobs SET state = ?, updated_ms = ?, reason = ?, finished_ms = ? WHERE job_id = ?");
+    st.bind(1, std::string(to_string(to))).bind(2, now_ms_);
+    if (reason.empty()) st.bind_null(3); else st.bind(3, reason);
+    if (is_terminal(to)) st.bind(4, now_ms_); else st.bind_null(4);
+    st.bind(5, job_id).run();
+    Stmt tr(j_.db_,
+            "INSERT INTO transitions(job_id, from_state, to_state, reason, at_ms, event_seq) "
+            "VALUES (?,?,?,?,?,?)");
+    tr.bind(1, job_id).bind(2, std::string(to_string(cur->state))).bind(3, std::string(to_string(to)));
+    if (reason.empty()) tr.bind_null(4); else tr.bind(4, reason);
+    tr.bind(5, now_ms_).bind(6, seq).run();
+    return seq;
+}
+
+std::optional<CommandRow> Tx::command(const std::string& command_id) {
+    Stmt st(j_.db_, "SELECT command_id, type, result FROM commands WHERE command_id = ?");
+    st.bind(1, command_id);
+    if (!st.step()) return std::nullopt;
+    CommandRow r{st.text(0), st.text(1), nlohmann::json::parse(st.text(2), nullptr, false)};
+    return r;
+}
+
+void Tx::insert_command(const CommandRow& row) {
+    Stmt st(j_.db_,
+            "INSERT INTO commands(command_id, type, result, received_ms) VALUES (?,?,?,?)");
+    st.bind(1, row.command_id).bind(2, row.type).bind(3, row.result.dump()).bind(4, now_ms_).run();
+}
+
+std::optional<std::string> Tx::meta(const std::string& key) {
+    Stmt st(j_.db_, "SELECT value FROM meta WHERE key = ?");
+    st.bind(1, key);
+    if (!st.step()) return std::nullopt;
+    return st.text(0);
+}
+
+void Tx::set_meta(const std::string& key, const std::string& value) {
+    Stmt st(j_.db_, "INSERT INTO meta(key, value) VALUES (?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+    st.bind(1, key).bind(2, value).run();
+}
+
+std::int64_t Tx::append(const EventSpec& event) {
+    ++appended_;
+    return j_.insert_event(event, now_ms_);
+}
+
+// ---- Journal ----------------------------------------------------------------------------------
+
+Journal::Journal(const std::filesystem::path& state_dir, JournalOptions options)
+    : path_(state_dir / "journal.db"), options_(std::move(options)) {
+    std::error_code ec;
+    std::filesystem::create_directories(state_dir, ec);
+    if (ec)
+        throw JournalError(JournalError::Kind::io,
+                           fmt::format("journal: cannot create state directory {}: {}",
+                                       state_dir.string(), ec.message()));
+    int rc = sqlite3_open_v2(path_.c_str(), &db_,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             nullptr);
+    if (rc != SQLITE_OK) {
+        std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+        sqlite3_close(db_);
+        db_ = nullptr;
+        throw JournalError(kind_of(rc), fmt::format("journal: cannot open {}: {}", path_.string(), msg));
+    }
+    try {
+        sqlite3_busy_timeout(db_, 5000);
+        sqlite3_extended_result_codes(db_, 1);
+        exec("PRAGMA journal_mode = WAL");
+        // FULL: in WAL mode every commit fsyncs the WAL, so a committed job survives power loss.
+        exec("PRAGMA synchronous = FULL");
+        // Checkpoints run from housekeeping (checkpoint()), never inside an intake commit.
+        exec("PRAGMA wal_autocheckpoint = 0");
+        exec("PRAGMA foreign_keys = ON");
+        exec("PRAGMA temp_store = MEMORY");
+        // Integrity check on open is quick for our sizes and refuses to run on a broken journal.
+        {
+            Stmt st(db_, "PRAGMA quick_check");
+            if (st.step() && st.text(0) != "ok")
+                throw JournalError(JournalError::Kind::corrupt,
+                                   "journal: " + path_.string() + " is damaged: " + st.text(0));
+        }
+        migrate();
+        set_options(options_);
+        {
+            Stmt st(db_, "SELECT value FROM meta WHERE key = 'last_seq'");
+            last_seq_ = st.step() ? std::stoll(st.text(0)) : 0;
+        }
+        {
+            Stmt st(db_, "SELECT count(*) FROM outbox");
+            outbox_count_ = st.step() ? st.int64(0) : 0;
+        }
+        rc = sqlite3_open_v2(path_.c_str(), &ckpt_db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                             nullptr);
+        if (rc != SQLITE_OK) fail(ckpt_db_, rc, "open checkpoint connection");
+        sqlite3_busy_timeout(ckpt_db_, 1000);
+    } catch (...) {
+        sqlite3_close(ckpt_db_);
+        sqlite3_close(db_);
+        throw;
+    }
+}
+
+Journal::~Journal() {
+    // A final checkpoint keeps the WAL small across restarts; failures here are harmless.
+    if (ckpt_db_) sqlite3_wal_checkpoint_v2(ckpt_db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    sqlite3_close(ckpt_db_);
+    sqlite3_close(db_);
+}
+
+void Journal::exec(const char* sql) {
+    char* err = nullptr;
+    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
+    if (rc != SQLITE_OK) {
+        std::string msg = err ? err : sqlite3_errstr(rc);
+        sqlite3_free(err);
+        throw JournalError(kind_of(rc), fmt::format("journal: {}: {}", sql, msg));
+    }
+}
+
+void Journal::migrate() {
+    int version = 0;
+    {
+        Stmt st(db_, "PRAGMA user_version");
+        if (st.step()) version = static_cast<int>(st.int64(0));
+    }
+    if (version > kSchemaVersion)
+        throw JournalError(JournalError::Kind::misuse,
+                           fmt::format("journal: {} has schema version {}, newer than this "
+                                       "pressline understands ({}); refusing to touch it",
+                                       path_.string(), version, kSchemaVersion));
+    for (int v = version; v < kSchemaVersion; ++v) {
+        exec("BEGIN IMMEDIATE");
+        try {
+            exec(kMigrations[v]);
+            exec(fmt::format("PRAGMA user_version = {}", v + 1).c_str());
+            exec("COMMIT");
+        } catch (...) {
+            sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+            throw;
+        }
+    }
+}
+
+void Journal::set_options(JournalOptions options) {
+    std::lock_guard lock(mu_);
+    options_ = std::move(options);
+    if (!db_) return;
+    std::int64_t pages = 0;  // 0 = SQLite's default maximum
+    if (options_.max_db_mb > 0) {
+        Stmt st(db_, "PRAGMA page_size");
+        const std::int64_t page_size = st.step() ? st.int64(0) : 4096;
+        pages = options_.max_db_mb * 1024 * 1024 / page_size;
+    }
+    exec(fmt::format("PRAGMA max_page_count = {}", pages > 0 ? pages : 4294967294LL).c_str());
+}
+
+std::string Journal::admission_problem() {
+    std::lock_guard lock(mu_);
+    if (options_.outbox_max_events > 0 && outbox_count_ >= options_.outbox_max_events)
+        return fmt::format("event outbox is full ({} events waiting for the broker, limit "
+                           "storage.outbox_max_events = {})",
+                           outbox_count_, options_.outbox_max_events);
+    if (options_.min_free_mb > 0) {
+        struct statvfs vfs{};
+        if (statvfs(path_.parent_path().c_str(), &vfs) == 0) {
+            const auto free_mb = static_cast<std::int64_t>(vfs.f_bavail) *
+                                 static_cast<std::int64_t>(vfs.f_frsize) / (1024 * 1024);
+            if (free_mb < options_.min_free_mb)
+                return fmt::format("disk nearly full: {} MB free under {}, below "
+                                   "storage.min_free_mb = {}",
+                                   free_mb, path_.parent_path().string(), options_.min_free_mb);
+        }
+    }
+    return {};
+}
+
+std::int64_t Journal::insert_event(const EventSpec& event, std::int64_t now_ms) {
+    // Called with mu_ held, inside a transaction. The sequence is kept in meta and committed
+    // with the event, so it never has a gap and never goes back, even once the outbox is empty.
+    const std::int64_t seq = last_seq_ + 1;
+    const auto now = std::chrono::system_clock::time_point(std::chrono::milliseconds(now_ms));
+    const std::string payload =
+        render_event(event, new_ulid(now), format_time(now), seq, options_.source);
+    Stmt st(db_, "INSERT INTO outbox(seq, topic, payload, created_ms) VALUES (?,?,?,?)");
+    st.bind(1, seq).bind(2, options_.events_topic).bind(3, payload).bind(4, now_ms).run();
+    Stmt m(db_, "UPDATE meta SET value = ? WHERE key = 'last_seq'");
+    m.bind(1, std::to_string(seq)).run();
+    last_seq_ = seq;  // restored by transact() on rollback
+    ++outbox_count_;
+    return seq;
+}
+
+std::int64_t Journal::transact(Admission admission, const std::function<void(Tx&)>& fn) {
+    if (admission == Admission::intake) {
+        auto problem = admission_problem();
+        if (!problem.empty()) throw JournalError(JournalError::Kind::full, "journal: " + problem);
+    }
+    std::lock_guard lock(mu_);
+    const auto saved_seq = last_seq_;
+    const auto saved_count = outbox_count_;
+    int rc = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) fail(db_, rc, "BEGIN");
+    try {
+        Tx tx(*this, wall_ms());
+        fn(tx);
+        rc = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
+        if (rc != SQLITE_OK) fail(db_, rc, "COMMIT");
+    } catch (...) {
+        if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        last_seq_ = saved_seq;
+        outbox_count_ = saved_count;
+        throw;
+    }
+    return last_seq_ != saved_seq ? last_seq_ : 0;
+}
+
+std::vector<OutboxRow> Journal::outbox_after(std::int64_t after, std::size_t limit) {
+    std::lock_guard lock(mu_);
+    Stmt st(db_, "SELECT seq, topic, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?");
+    st.bind(1, after).bind(2, static_cast<std::int64_t>(limit));
+    std::vector<OutboxRow> rows;
+    while (st.step()) rows.push_back({st.int64(0), st.text(1), st.text(2)});
+    return rows;
+}
+
+void Journal::outbox_delete_upto(std::int64_t seq) {
+    std::lock_guard lock(mu_);
+    Stmt st(db_, "DELETE FROM outbox WHERE seq <= ?");
+    st.bind(1, seq).run();
+    outbox_count_ -= sqlite3_changes(db_);
+    if (outbox_count_ < 0) outbox_count_ = 0;
+}
+
+std::int64_t Journal::outbox_count() {
+    std::lock_guard lock(mu_);
+    return outbox_count_;
+}
+
+std::int64_t Journal::last_sequence() {
+    std::lock_guard lock(mu_);
+    return last_seq_;
+}
+
+std::optional<JobRow> Journal::job(const std::string& job_id) {
+    std::lock_guard lock(mu_);
+    Tx tx(*this, wall_ms());
+    return tx.job(job_id);
+}
+
+std::vector<JobRow> Journal::jobs_in_state(JobState state) {
+    std::vector<std::string> ids;
+    {
+        std::lock_guard lock(mu_);
+        Stmt st(db_, "SELECT job_id FROM jobs WHERE state = ? ORDER BY received_ms");
+        st.bind(1, std::string(to_string(state)));
+        while (st.step()) ids.push_back(st.text(0));
+    }
+    std::vector<JobRow> rows;
+    for (const auto& id : ids)
+        if (auto r = job(id)) rows.push_back(std::move(*r));
+    return rows;
+}
+
+std::optional<std::string> Journal::meta(const std::string& key) {
+    std::lock_guard lock(mu_);
+    Tx tx(*this, wall_ms());
+    return tx.meta(key);
+}
+
+int Journal::prune(std::int64_t cutoff_ms, std::int64_t tombstone_cutoff_ms) {
+    std::lock_guard lock(mu_);
+    int rc = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) fail(db_, rc, "BEGIN");
+    try {
+        exec("CREATE TEMP TABLE IF NOT EXISTS prune_ids(job_id TEXT PRIMARY KEY)");
+        exec("DELETE FROM prune_ids");
+        {
+            Stmt st(db_, "INSERT INTO prune_ids SELECT job_id FROM jobs "
+                         "WHERE finished_ms IS NOT NULL AND finished_ms < ? AND pruned = 0 LIMIT 10000");
+            st.bind(1, cutoff_ms).run();
+        }
+        const int n = sqlite3_changes(db_);
+        exec("DELETE FROM transitions WHERE job_id IN (SELECT job_id FROM prune_ids)");
+        exec("DELETE FROM attempts WHERE job_id IN (SELECT job_id FROM prune_ids)");
+        exec("DELETE FROM tries WHERE job_id IN (SELECT job_id FROM prune_ids)");
+        exec("UPDATE jobs SET payload = '', pruned = 1 WHERE job_id IN (SELECT job_id FROM prune_ids)");
+        {
+            Stmt st(db_, "DELETE FROM jobs WHERE pruned = 1 AND finished_ms < ?");
+            st.bind(1, tombstone_cutoff_ms).run();
+        }
+        {
+            Stmt st(db_, "DELETE FROM commands WHERE received_ms < ?");
+            st.bind(1, tombstone_cutoff_ms).run();
+        }
+        exec("COMMIT");
+        return n;
+    } catch (...) {
+        if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+    }
+}
+
+void Journal::checkpoint() {
+    std::lock_guard lock(ckpt_mu_);
+    int rc = sqlite3_wal_checkpoint_v2(ckpt_db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) fail(ckpt_db_, rc, "wal checkpoint");
+}
+
+}  // namespace pressline::agent

@@ -1,0 +1,273 @@
+// paho-mqtt-cpp behind a small io_context-friendly interface.
+#include "pressline/agent/mqtt_link.hpp"
+
+#include <boost/asio/post.hpp>
+#include <mqtt/async_client.h>
+
+#include "pressline/agent/log.hpp"
+
+namespace pressline::agent {
+namespace {
+
+// Paho's C library error codes, in words a technician can act on.
+std::string describe_failure(const mqtt::token& tok, bool tls) {
+    const int rc = tok.get_return_code();
+    const int reason = static_cast<int>(tok.get_reason_code());
+    std::string msg = rc != 0 ? mqtt::exception::error_str(rc) : std::string();
+    switch (reason) {
+        case 134: return "broker refused the user name or password (MQTT reason 134); check "
+                         "broker.username and broker.password_file";
+        case 135: return "broker says not authorized (MQTT reason 135); check broker.username, "
+                         "broker.password_file and the broker's ACL";
+        case 133: return "broker refused the client id (MQTT reason 133); check broker.client_id";
+        default: break;
+    }
+    if (rc == MQTTASYNC_FAILURE || rc == -1) {
+        if (tls)
+            return "TCP/TLS connection failed" + (msg.empty() ? std::string() : " (" + msg + ")") +
+                   "; if the broker is up, check the TLS certificate settings broker.ca_file, "
+                   "broker.cert_file and broker.key_file";
+        return "cannot connect (broker unreachable?)" + (msg.empty() ? std::string() : ": " + msg);
+    }
+    if (msg.empty()) msg = "error " + std::to_string(rc);
+    if (reason != 0) msg += " (MQTT reason " + std::to_string(reason) + ")";
+    return msg;
+}
+
+// Listener for one operation; deletes itself when paho reports the outcome.
+class OneShot final : public mqtt::iaction_listener {
+public:
+    using Fn = std::function<void(bool ok, const mqtt::token& tok)>;
+    explicit OneShot(Fn fn) : fn_(std::move(fn)) {}
+    void on_success(const mqtt::token& tok) override {
+        fn_(true, tok);
+        delete this;
+    }
+    void on_failure(const mqtt::token& tok) override {
+        fn_(false, tok);
+        delete this;
+    }
+
+private:
+    Fn fn_;
+};
+
+}  // namespace
+
+// Outcome of a connect attempt. A member, not a one-shot: paho-mqtt-cpp 1.2 calls on_success of
+// the connect token twice (upstream issue #322), so this object must outlive the client.
+class MqttLink::ConnectListener final : public mqtt::iaction_listener {
+public:
+    ConnectListener(boost::asio::io_context& io, bool tls) : io_(io), tls_(tls) {}
+    std::weak_ptr<MqttLink> link_;
+    void on_success(const mqtt::token&) override { report(true, {}); }
+    void on_failure(const mqtt::token& tok) override { report(false, describe_failure(tok, tls_)); }
+
+private:
+    void report(bool ok, std::string why) {
+        boost::asio::post(io_, [w = link_, ok, why = std::move(why)] {
+            auto self = w.lock();
+            if (!self) return;
+            self->connecting_ = false;
+            if (!ok) self->schedule_retry(why);
+        });
+    }
+    boost::asio::io_context& io_;
+    bool tls_;
+};
+
+class MqttLink::Callback final : public mqtt::callback {
+public:
+    Callback(boost::asio::io_context& io,
+             std::function<void(const std::string&, const std::string&)> on_message)
+        : io_(&io), on_message_(std::move(on_message)) {}
+    std::weak_ptr<MqttLink> link_;  // set once the link is owned by a shared_ptr
+    boost::asio::io_context* io_;
+    std::function<void(const std::string&, const std::string&)> on_message_;
+
+    void connected(const std::string&) override {
+        boost::asio::post(*io_, [w = link_] {
+            if (auto l = w.lock()) l->on_connected();
+        });
+    }
+    void connection_lost(const std::string& cause) override {
+        boost::asio::post(*io_, [w = link_, cause] {
+            if (auto l = w.lock()) l->on_lost(cause);
+        });
+    }
+    void message_arrived(mqtt::const_message_ptr msg) override {
+        // paho thread; blocks until durable. Exceptions must not reach paho's C code.
+        try {
+            on_message_(msg->get_topic(), msg->get_payload_str());
+        } catch (const std::exception& e) {
+            logger("mqtt")->critical("message handler failed topic={}: {}", msg->get_topic(), e.what());
+            std::abort();  // never acknowledge what was not recorded
+        }
+    }
+};
+
+
+MqttLink::MqttLink(boost::asio::io_context& io, const config::Config& cfg, Topics topics,
+                   MqttHandlers handlers, std::string offline_status)
+    : io_(io), cfg_(cfg), topics_(std::move(topics)), handlers_(std::move(handlers)),
+      offline_status_(std::move(offline_status)), retry_timer_(io),
+      backoff_(cfg.broker.reconnect_min_s) {
+    callback_ = std::make_unique<Callback>(io_, handlers_.on_message);
+    connect_listener_ = std::make_unique<ConnectListener>(io_, cfg.broker.uses_tls());
+    mqtt::create_options copts(MQTTVERSION_5);
+    // Our outbox keeps events while disconnected; paho must not buffer them a second time.
+    copts.set_send_while_disconnected(false);
+    // Applies while connected too (TESTBED.md): keep it well above what we keep in flight.
+    copts.set_max_buffered_messages(std::max(1000, cfg.broker.max_inflight * 4));
+    client_ = std::make_unique<mqtt::async_client>(cfg.broker.uri, cfg.broker.client_id, copts,
+                                                   nullptr);
+    client_->set_callback(*callback_);
+}
+
+MqttLink::~MqttLink() {
+    retry_timer_.cancel();
+    if (client_) {
+        try {
+            client_->disable_callbacks();
+        } catch (...) {
+        }
+    }
+}
+
+void MqttLink::start() {
+    callback_->link_ = weak_from_this();
+    connect_listener_->link_ = weak_from_this();
+    connect();
+}
+
+void MqttLink::connect() {
+    if (stopping_ || connecting_) return;
+    connecting_ = true;
+    const auto& b = cfg_.broker;
+    mqtt::properties props{{mqtt::property::SESSION_EXPIRY_INTERVAL, static_cast<int32_t>(b.session_expiry_s)}};
+    auto will = mqtt::message(topics_.status, offline_status_, 1, true);
+    auto builder = mqtt::connect_options_builder()
+                       .mqtt_version(MQTTVERSION_5)
+                       .clean_start(false)
+                       .properties(props)
+                       .keep_alive_interval(std::chrono::seconds(b.keepalive_s))
+                       .connect_timeout(std::chrono::seconds(b.connect_timeout_s))
+                       .automatic_reconnect(std::chrono::seconds(b.reconnect_min_s),
+                                            std::chrono::seconds(b.reconnect_max_s))
+                       .max_inflight(b.max_inflight)
+                       .will(mqtt::will_options(will));
+    if (!b.username.empty()) builder.user_name(b.username);
+    if (!b.password.empty()) builder.password(b.password);
+    if (b.uses_tls()) {
+        auto ssl = mqtt::ssl_options_builder();
+        if (!b.ca_file.empty()) ssl.trust_store(b.ca_file.string());
+        if (!b.cert_file.empty()) ssl.key_store(b.cert_file.string());
+        if (!b.key_file.empty()) ssl.private_key(b.key_file.string());
+        ssl.enable_server_cert_auth(true);
+        ssl.verify(true);
+        ssl.error_handler([](const std::string& err) {
+            logger("mqtt")->error("TLS: {}", err);
+        });
+        builder.ssl(ssl.finalize());
+    }
+    auto opts = builder.finalize();
+    logger("mqtt")->info("connecting uri={} client_id={} tls={}", b.uri, b.client_id, b.uses_tls());
+    try {
+        client_->connect(opts, nullptr, *connect_listener_);
+    } catch (const mqtt::exception& e) {
+        connecting_ = false;
+        schedule_retry(e.what());
+    }
+}
+
+void MqttLink::schedule_retry(const std::string& why) {
+    if (stopping_) return;
+    if (why != last_failure_) {
+        logger("mqtt")->error("broker connection failed uri={}: {}; retrying every {}s up to {}s",
+                              cfg_.broker.uri, why, cfg_.broker.reconnect_min_s,
+                              cfg_.broker.reconnect_max_s);
+        last_failure_ = why;
+    } else {
+        logger("mqtt")->debug("broker connection failed again: {}", why);
+    }
+    retry_timer_.expires_after(backoff_);
+    backoff_ = std::min(backoff_ * 2, std::chrono::seconds(cfg_.broker.reconnect_max_s));
+    retry_timer_.async_wait([w = weak_from_this()](const boost::system::error_code& ec) {
+        if (ec == boost::asio::error::operation_aborted) return;
+        if (auto self = w.lock()) self->connect();
+    });
+}
+
+void MqttLink::on_connected() {
+    if (stopping_) return;
+    connected_ = true;
+    connecting_ = false;
+    last_failure_.clear();
+    backoff_ = std::chrono::seconds(cfg_.broker.reconnect_min_s);
+    logger("mqtt")->info("connected uri={} client_id={}", cfg_.broker.uri, cfg_.broker.client_id);
+    // Subscribing again is harmless with a persistent session and covers a lost session.
+    std::vector<std::string> filters{topics_.jobs, topics_.commands};
+    filters.insert(filters.end(), topics_.pool_subscriptions.begin(), topics_.pool_subscriptions.end());
+    try {
+        for (const auto& f : filters) {
+            auto* l = new OneShot([f](bool ok, const mqtt::token& tok) {
+                if (!ok)
+                    logger("mqtt")->error("subscribe failed topic={}: {}", f, mqtt::exception::reason_code_str(tok.get_reason_code()));
+                else
+                    logger("mqtt")->debug("subscribed topic={}", f);
+            });
+            try {
+                client_->subscribe(f, 1, nullptr, *l);
+            } catch (...) {
+                delete l;
+                throw;
+            }
+        }
+    } catch (const mqtt::exception& e) {
+        logger("mqtt")->error("subscribe failed: {}", e.what());
+    }
+    if (handlers_.connected) handlers_.connected();
+}
+
+void MqttLink::on_lost(const std::string& cause) {
+    if (!connected_) return;
+    connected_ = false;
+    logger("mqtt")->warn("connection lost uri={} cause=\"{}\"; reconnecting automatically",
+                         cfg_.broker.uri, cause.empty() ? "unknown" : cause);
+    if (handlers_.disconnected) handlers_.disconnected(cause);
+}
+
+bool MqttLink::publish(const std::string& topic, const std::string& payload, bool retained,
+                       std::function<void(bool ok)> done) {
+    if (!connected_) return false;
+    auto msg = mqtt::make_message(topic, payload, 1, retained);
+    auto* l = new OneShot([&io = io_, done = std::move(done)](bool ok, const mqtt::token&) {
+        if (done) boost::asio::post(io, [done, ok] { done(ok); });
+    });
+    try {
+        client_->publish(msg, nullptr, *l);
+        return true;
+    } catch (const mqtt::exception& e) {
+        delete l;
+        logger("mqtt")->debug("publish not queued topic={}: {}", topic, e.what());
+        return false;
+    }
+}
+
+void MqttLink::stop(std::chrono::milliseconds timeout) {
+    stopping_ = true;
+    retry_timer_.cancel();
+    if (!client_) return;
+    try {
+        if (connected_) {
+            auto tok = client_->publish(mqtt::make_message(topics_.status, offline_status_, 1, true));
+            tok->wait_for(timeout / 2);
+        }
+        if (client_->is_connected()) client_->disconnect(timeout / 2)->wait_for(timeout / 2);
+    } catch (const mqtt::exception& e) {
+        logger("mqtt")->warn("clean disconnect failed: {}", e.what());
+    }
+    connected_ = false;
+}
+
+}  // namespace pressline::agent

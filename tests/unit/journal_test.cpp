@@ -1,0 +1,192 @@
+// Journal: durability rules that the rest of the agent relies on.
+#include <gtest/gtest.h>
+
+#include <sqlite3.h>
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "pressline/agent/journal.hpp"
+
+using namespace pressline::agent;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+    fs::path path;
+    TempDir() {
+        char tmpl[] = "/tmp/pressline-journal-XXXXXX";
+        path = mkdtemp(tmpl);
+    }
+    ~TempDir() { fs::remove_all(path); }
+};
+
+JournalOptions opts() { return {"pressline://shop/st", "p/shop/st/events", 1'000'000, 0, 0}; }
+
+JobRow job(const std::string& id) {
+    JobRow r;
+    r.job_id = id;
+    r.order_id = "O-" + id;
+    r.priority = "standard";
+    r.payload = "{}";
+    r.topic = "t";
+    return r;
+}
+
+std::int64_t seq_of(const OutboxRow& row) {
+    return std::stoll(nlohmann::json::parse(row.payload).at("sequence").get<std::string>());
+}
+
+}  // namespace
+
+TEST(Journal, SequenceIsGapFreeAcrossRollbacksAndRestarts) {
+    TempDir d;
+    {
+        Journal j(d.path, opts());
+        j.transact(Admission::internal, [](Tx& tx) { tx.append({"a.one", std::nullopt, {}}); });
+        EXPECT_THROW(j.transact(Admission::internal,
+                                [](Tx& tx) {
+                                    tx.append({"a.lost", std::nullopt, {}});
+                                    throw std::runtime_error("boom");
+                                }),
+                     std::runtime_error);
+        j.transact(Admission::internal, [](Tx& tx) { tx.append({"a.two", std::nullopt, {}}); });
+        auto rows = j.outbox_after(0, 10);
+        ASSERT_EQ(rows.size(), 2u);
+        EXPECT_EQ(seq_of(rows[0]), 1);
+        EXPECT_EQ(seq_of(rows[1]), 2);
+        EXPECT_EQ(nlohmann::json::parse(rows[1].payload)["type"], "com.pressline.a.two");
+        // Acknowledged events are deleted; the sequence must not restart.
+        j.outbox_delete_upto(2);
+        EXPECT_EQ(j.outbox_count(), 0);
+    }
+    Journal j(d.path, opts());
+    EXPECT_EQ(j.last_sequence(), 2);
+    j.transact(Admission::internal, [](Tx& tx) { tx.append({"a.three", std::nullopt, {}}); });
+    auto rows = j.outbox_after(0, 10);
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(seq_of(rows[0]), 3);
+    EXPECT_EQ(nlohmann::json::parse(rows[0].payload)["sequence"], "00000000000000000003");
+}
+
+TEST(Journal, JobAndEventCommitTogetherOrNotAtAll) {
+    TempDir d;
+    Journal j(d.path, opts());
+    EXPECT_THROW(j.transact(Admission::internal,
+                            [](Tx& tx) {
+                                tx.insert_job(job("J-1"));
+                                tx.append({"job.accepted", "J-1", {}});
+                                tx.insert_job(job("J-1"));  // primary key violation
+                            }),
+                 JournalError);
+    EXPECT_FALSE(j.job("J-1").has_value());
+    EXPECT_EQ(j.outbox_count(), 0);
+    EXPECT_EQ(j.last_sequence(), 0);
+}
+
+TEST(Journal, LifecycleIsEnforced) {
+    TempDir d;
+    Journal j(d.path, opts());
+    j.transact(Admission::internal, [](Tx& tx) { tx.insert_job(job("J-1")); });
+    EXPECT_THROW(j.transact(Admission::internal,
+                            [](Tx& tx) {
+                                tx.transition("J-1", JobState::printed, "", {"job.printed", "J-1", {}});
+                            }),
+                 std::logic_error);
+    j.transact(Admission::internal, [](Tx& tx) {
+        tx.transition("J-1", JobState::cancelled, "by test", {"job.cancelled", "J-1", {}});
+    });
+    EXPECT_EQ(j.job("J-1")->state, JobState::cancelled);
+    EXPECT_THROW(j.transact(Admission::internal,
+                            [](Tx& tx) {
+                                tx.transition("J-1", JobState::cancelled, "", {"job.cancelled", "J-1", {}});
+                            }),
+                 std::logic_error);
+}
+
+TEST(Journal, FullOutboxRefusesIntakeButNotInternalWork) {
+    TempDir d;
+    auto o = opts();
+    o.outbox_max_events = 2;
+    Journal j(d.path, o);
+    for (int i = 0; i < 2; ++i)
+        j.transact(Admission::intake, [](Tx& tx) { tx.append({"e", std::nullopt, {}}); });
+    try {
+        j.transact(Admission::intake, [](Tx& tx) { tx.append({"e", std::nullopt, {}}); });
+        FAIL() << "intake admitted past the outbox limit";
+    } catch (const JournalError& e) {
+        EXPECT_TRUE(e.full());
+        EXPECT_NE(std::string(e.what()).find("storage.outbox_max_events"), std::string::npos);
+    }
+    EXPECT_NO_THROW(j.transact(Admission::internal, [](Tx& tx) { tx.append({"e", std::nullopt, {}}); }));
+    j.outbox_delete_upto(3);
+    EXPECT_NO_THROW(j.transact(Admission::intake, [](Tx& tx) { tx.append({"e", std::nullopt, {}}); }));
+}
+
+TEST(Journal, DatabaseSizeCapGivesFullNotCorruption) {
+    TempDir d;
+    auto o = opts();
+    o.max_db_mb = 16;
+    Journal j(d.path, o);
+    std::string big(64 * 1024, 'x');
+    bool full = false;
+    int accepted = 0;
+    for (int i = 0; i < 1000 && !full; ++i) {
+        try {
+            j.transact(Admission::intake, [&](Tx& tx) {
+                auto r = job("J-" + std::to_string(i));
+                r.payload = big;
+                tx.insert_job(r);
+                tx.append({"job.accepted", r.job_id, {}});
+            });
+            ++accepted;
+        } catch (const JournalError& e) {
+            full = e.full();
+            ASSERT_TRUE(full) << e.what();
+        }
+    }
+    ASSERT_TRUE(full);
+    // Everything accepted before is still there, and the sequence has no gap.
+    EXPECT_EQ(j.last_sequence(), accepted);
+    EXPECT_TRUE(j.job("J-0").has_value());
+    EXPECT_TRUE(j.job("J-" + std::to_string(accepted - 1)).has_value());
+}
+
+TEST(Journal, PruneKeepsTombstonesOfFinishedJobs) {
+    TempDir d;
+    Journal j(d.path, opts());
+    j.transact(Admission::internal, [](Tx& tx) {
+        tx.insert_job(job("J-old"));
+        tx.insert_job(job("J-open"));
+        tx.transition("J-old", JobState::cancelled, "", {"job.cancelled", "J-old", {}});
+    });
+    const auto far_future = std::int64_t{1} << 50;
+    EXPECT_EQ(j.prune(far_future, 0), 1);
+    auto old = j.job("J-old");
+    ASSERT_TRUE(old.has_value());
+    EXPECT_TRUE(old->pruned);
+    EXPECT_TRUE(old->payload.empty());
+    EXPECT_FALSE(j.job("J-open")->pruned);
+    EXPECT_EQ(j.prune(far_future, far_future), 0);
+    EXPECT_FALSE(j.job("J-old").has_value());
+    EXPECT_TRUE(j.job("J-open").has_value());
+}
+
+TEST(Journal, RefusesNewerSchema) {
+    TempDir d;
+    { Journal j(d.path, opts()); }
+    {
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open((d.path / "journal.db").c_str(), &db), 0);
+        sqlite3_exec(db, "PRAGMA user_version = 999", nullptr, nullptr, nullptr);
+        sqlite3_close(db);
+    }
+    try {
+        Journal j(d.path, opts());
+        FAIL() << "opened a journal from the future";
+    } catch (const JournalError& e) {
+        EXPECT_NE(std::string(e.what()).find("newer"), std::string::npos);
+    }
+}
