@@ -312,7 +312,7 @@ struct Daemon::Impl {
 
     void shutdown() {
         const auto pending = outbox->unacknowledged();
-        link->stop(2s);
+        link->stop(2s, status_json("offline"));
         signals.cancel();
         watchdog.cancel();
         checkpoint_timer.cancel();

@@ -254,13 +254,14 @@ bool MqttLink::publish(const std::string& topic, const std::string& payload, boo
     }
 }
 
-void MqttLink::stop(std::chrono::milliseconds timeout) {
+void MqttLink::stop(std::chrono::milliseconds timeout, const std::string& final_status) {
     stopping_ = true;
     retry_timer_.cancel();
     if (!client_) return;
     try {
         if (connected_) {
-            auto tok = client_->publish(mqtt::make_message(topics_.status, offline_status_, 1, true));
+            auto tok = client_->publish(mqtt::make_message(
+                topics_.status, final_status.empty() ? offline_status_ : final_status, 1, true));
             tok->wait_for(timeout / 2);
         }
         if (client_->is_connected()) client_->disconnect(timeout / 2)->wait_for(timeout / 2);

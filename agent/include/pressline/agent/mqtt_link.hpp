@@ -40,9 +40,9 @@ public:
     ~MqttLink();
 
     void start();
-    // Publishes the retained offline status, then disconnects cleanly; waits at most `timeout`.
-    // Blocks the calling (io) thread: used at shutdown only.
-    void stop(std::chrono::milliseconds timeout);
+    // Publishes the retained offline status (`final_status`, or the Last Will text if empty),
+    // then disconnects cleanly; waits at most `timeout`. Blocks the calling (io) thread.
+    void stop(std::chrono::milliseconds timeout, const std::string& final_status = {});
 
     bool connected() const { return connected_; }
 
