@@ -2,7 +2,7 @@
 # docs/schemas stays the single source of truth and the agent needs no schema files at run time.
 #
 #   include(cmake/EmbedSchemas.cmake)
-#   pressline_embed_schemas(<target> [SCHEMA_DIR <dir>])
+#   pressline_embed_schemas(<target> [SCHEMA_DIR <dir>] [NAMES <name>...])  (default: every schema)
 #
 # generates, at build time, ${CMAKE_BINARY_DIR}/generated/pressline/schemas.hpp with one
 #   inline constexpr std::string_view <name>_schema = R"pressline_schema(...)pressline_schema";
@@ -15,7 +15,7 @@
 # Needs CMake >= 3.19 (string(JSON)); the project requires 3.25.
 set(_PRESSLINE_EMBED_DELIMITER "pressline_schema")
 
-# --- script mode: cmake -DOUTPUT=<header> -DSCHEMAS=<a;b;...> -P EmbedSchemas.cmake -------------
+# --- script mode: cmake -DOUTPUT=<header> -DSCHEMAS=<a|b|...> -P EmbedSchemas.cmake -------------
 if(CMAKE_SCRIPT_MODE_FILE AND CMAKE_SCRIPT_MODE_FILE STREQUAL CMAKE_CURRENT_LIST_FILE)
   if(NOT OUTPUT OR NOT SCHEMAS)
     message(FATAL_ERROR "EmbedSchemas.cmake: OUTPUT and SCHEMAS must be set")
@@ -56,11 +56,18 @@ get_filename_component(_PRESSLINE_DEFAULT_SCHEMA_DIR "${CMAKE_CURRENT_LIST_DIR}/
                        ABSOLUTE)
 
 function(pressline_embed_schemas target)
-  cmake_parse_arguments(ARG "" "SCHEMA_DIR" "" ${ARGN})
+  cmake_parse_arguments(ARG "" "SCHEMA_DIR" "NAMES" ${ARGN})
   if(NOT ARG_SCHEMA_DIR)
     set(ARG_SCHEMA_DIR "${_PRESSLINE_DEFAULT_SCHEMA_DIR}")
   endif()
-  file(GLOB _schemas CONFIGURE_DEPENDS "${ARG_SCHEMA_DIR}/*.schema.json")
+  if(ARG_NAMES)
+    set(_schemas "")
+    foreach(_n IN LISTS ARG_NAMES)
+      list(APPEND _schemas "${ARG_SCHEMA_DIR}/${_n}.schema.json")
+    endforeach()
+  else()
+    file(GLOB _schemas CONFIGURE_DEPENDS "${ARG_SCHEMA_DIR}/*.schema.json")
+  endif()
   list(SORT _schemas)
   if(NOT _schemas)
     message(FATAL_ERROR "pressline_embed_schemas: no *.schema.json in ${ARG_SCHEMA_DIR}")

@@ -257,6 +257,14 @@ struct Daemon::Impl {
             log->warn("storage.state_dir changed to {}: takes effect at the next start",
                       next.storage.state_dir.string());
         next.storage.state_dir = cfg.storage.state_dir;
+        if (next.station.shop != cfg.station.shop || next.station.id != cfg.station.id) {
+            // The event sequence belongs to the journal: a station's identity changes only with
+            // a restart, never in the middle of a stream of events.
+            log->warn("station.shop/station.id changed to {}/{}: takes effect at the next start",
+                      next.station.shop, next.station.id);
+            next.station.shop = cfg.station.shop;
+            next.station.id = cfg.station.id;
+        }
         const bool reconnect = !same_connection(cfg, next);
         set_log_level(next.log.level);
         journal->set_options(journal_options(next));

@@ -1,6 +1,7 @@
 // Intake: validate, dedupe and durably record job orders and commands.
 #include "pressline/agent/intake.hpp"
 
+#include <cctype>
 #include <chrono>
 #include <thread>
 
@@ -9,16 +10,24 @@
 namespace pressline::agent {
 namespace {
 
-// Best effort: the job_id of a payload that failed validation, so the rejection has a subject.
-std::optional<std::string> job_id_of(const std::string& payload, const Rejection& r) {
+// Whether `s` is a well-formed id (job_id, command_id) that may be an event's subject.
+bool is_id(const std::string& s) {
+    if (s.empty() || s.size() > 128 || !std::isalnum(static_cast<unsigned char>(s[0]))) return false;
+    for (unsigned char c : s)
+        if (!std::isalnum(c) && c != '.' && c != '_' && c != ':' && c != '-') return false;
+    return true;
+}
+
+// Best effort: the id (`key`) of a payload that failed validation, so that its rejection can
+// name it. Only well-formed ids are used; for unreadable payloads there is none.
+std::optional<std::string> id_of(const std::string& payload, const Rejection& r, const char* key) {
     if (r.reason == "payload_too_large" || r.reason == "too_deeply_nested" ||
         r.reason == "invalid_utf8" || r.reason == "malformed_json" || r.reason == "not_an_object")
         return std::nullopt;
     auto j = nlohmann::json::parse(payload, nullptr, false);
     if (j.is_object()) {
-        auto it = j.find("job_id");
-        if (it != j.end() && it->is_string() && !it->get_ref<const std::string&>().empty() &&
-            it->get_ref<const std::string&>().size() <= 128)
+        auto it = j.find(key);
+        if (it != j.end() && it->is_string() && is_id(it->get_ref<const std::string&>()))
             return it->get<std::string>();
     }
     return std::nullopt;
@@ -92,7 +101,7 @@ void Intake::on_job(const std::string& topic, const std::string& payload) {
     }
     auto parsed = parse_job(payload, limits);
     if (auto* rej = std::get_if<Rejection>(&parsed)) {
-        EventSpec ev{"job.rejected", job_id_of(payload, *rej), rejection_data(*rej, topic, payload.size())};
+        EventSpec ev{"job.rejected", id_of(payload, *rej, "job_id"), rejection_data(*rej, topic, payload.size())};
         log->warn("job rejected job_id={} reason={} field={} message=\"{}\"",
                   ev.subject.value_or("-"), rej->reason, rej->field, rej->message);
         commit("rejection", ev.subject.value_or("-"), [&](Tx& tx) { tx.append(ev); });
@@ -191,14 +200,7 @@ void Intake::on_command(const std::string& topic, const std::string& payload) {
     if (auto* rej = std::get_if<Rejection>(&parsed)) {
         // A command we cannot read is answered with a command.result carrying the reason,
         // addressed by its command_id when one could be read.
-        std::optional<std::string> id;
-        if (rej->reason != "payload_too_large" && rej->reason != "too_deeply_nested" &&
-            rej->reason != "invalid_utf8" && rej->reason != "malformed_json") {
-            auto j = nlohmann::json::parse(payload, nullptr, false);
-            if (j.is_object() && j.contains("command_id") && j["command_id"].is_string() &&
-                j["command_id"].get_ref<const std::string&>().size() <= 128)
-                id = j["command_id"].get<std::string>();
-        }
+        const auto id = id_of(payload, *rej, "command_id");
         nlohmann::json data = rejection_data(*rej, topic, payload.size());
         data["command_id"] = id ? nlohmann::json(*id) : nlohmann::json(nullptr);
         data["status"] = "rejected";

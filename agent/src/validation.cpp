@@ -359,7 +359,7 @@ struct Locator {
     }
 };
 
-// Path of the first string or key containing U+0000 (iterative; depth is already bounded).
+// Path of a string or key containing U+0000, if any (iterative, so no recursion on depth).
 std::optional<Path> find_nul(const json& root) {
     struct Item {
         const json* node;

@@ -51,6 +51,10 @@ struct Command {
 };
 
 // Parses JSON within limits (size checked before parsing, depth while parsing).
+// Stricter than plain nlohmann: rejects invalid UTF-8 and lone surrogate escapes ("\ud800")
+// (invalid_utf8), duplicate keys in an object (malformed_json, field = the repeated key), raw NUL
+// bytes (malformed_json), strings or keys containing "\u0000" and numbers beyond double range
+// such as 1e999 (invalid_value, field = where). See the top of src/validation.cpp.
 Parsed<nlohmann::json> parse_json(std::string_view payload, const ParseLimits& limits);
 
 // Parses and validates a job order.
@@ -61,6 +65,10 @@ Parsed<Command> parse_command(std::string_view payload, const ParseLimits& limit
 
 // Canonical form used to compare a redelivered job with the stored one (and for signatures):
 // keys sorted, no insignificant whitespace, without the "signature" member.
+// Note: JobOrder::json carries the applied defaults, so its canonical form is not what the cloud
+// signed when the cloud left defaulted fields out; verify signatures over parse_json()'s result.
+// Keys sort bytewise (UTF-8) and numbers print as nlohmann does (280.0 stays 280.0): this is not
+// RFC 8785 (JCS); the cloud must canonicalise the same way.
 std::string canonical_json(const nlohmann::json& order);
 
 }  // namespace pressline::agent
