@@ -2,6 +2,8 @@
 #include "pressline/config/config.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
@@ -423,11 +425,31 @@ TEST_F(ConfigTest, MissingFileIsOneDiagnosticWithoutPosition) {
 }
 
 TEST_F(ConfigTest, UnreadableFileIsOneDiagnostic) {
-    if (::geteuid() == 0) GTEST_SKIP() << "root can read any file";
     write("agent.yaml", kMinimal, fs::perms::none);
-    const LoadResult r = load_file(cfg_);
-    ASSERT_EQ(r.diagnostics.size(), 1u);
-    EXPECT_EQ(r.diagnostics[0].str(), cfg_.string() + ": cannot open the config file: Permission denied");
+    fs::permissions(dir_, fs::perms(0755));
+    // Root reads any file: load it as an unprivileged user (nobody) in a child process.
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        ::close(fds[0]);
+        if (::geteuid() == 0 && (::setgid(65534) != 0 || ::setuid(65534) != 0)) ::_exit(3);
+        const LoadResult r = load_file(cfg_);
+        std::string out = std::to_string(r.diagnostics.size()) + "\n";
+        for (const auto& d : r.diagnostics) out += d.str() + "\n";
+        if (::write(fds[1], out.data(), out.size()) < 0) ::_exit(4);
+        ::_exit(0);
+    }
+    ::close(fds[1]);
+    std::string out;
+    char buf[512];
+    for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+    ::close(fds[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
+    EXPECT_EQ(out, "1\n" + cfg_.string() + ": cannot open the config file: Permission denied\n");
 }
 
 TEST_F(ConfigTest, LoadFileSetsAbsoluteSourceAndResolvesAgainstItsDirectory) {
