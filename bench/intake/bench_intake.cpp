@@ -1,0 +1,494 @@
+// bench_intake: measures the agent's intake (MQTT job order -> durable -> job.accepted event)
+// against a running agent and broker, next to two ceilings measured in the same run.
+// bench/intake/run.sh starts the broker and the agent and calls this; see its header for usage.
+//
+// Phases (--phases, comma-separated, default all, in this order):
+//   throughput  N valid orders published QoS 1 as fast as the broker takes them (at most
+//               --inflight outstanding), timed until the N-th job.accepted event arrives
+//   ceiling     the same N payloads through the same broker to a trivial paho subscriber
+//   sqlite      N rows of 1 KiB, one transaction each, WAL + synchronous=FULL, in --sqlite-dir
+//   latency     --rate orders/s for --latency-seconds; publish -> job.accepted arrival, p50/p99
+//   idle        the agent's RSS (VmRSS) and CPU% (utime+stime) over --idle-seconds
+// Events are subscribed to before anything is published. Timestamps are CLOCK_MONOTONIC;
+// each order also carries its send time in "bench_sent_ns" (unknown fields are allowed).
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "mqtt_util.hpp"
+
+namespace fs = std::filesystem;
+using pressline::sim::Client;
+using pressline::sim::ConnectSettings;
+using pressline::sim::monotonic_ns;
+using pressline::sim::Topics;
+using pressline::sim::WindowedPublisher;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Options {
+    std::string broker = "tcp://127.0.0.1:1883";
+    std::string shop, station, prefix{pressline::sim::kDefaultPrefix};
+    int agent_pid = 0;
+    std::string sqlite_dir;
+    int n = 20000;
+    int inflight = 128;
+    double rate = 500;
+    double latency_s = 10;
+    double idle_s = 60;
+    double timeout_s = 600;
+    std::string phases = "throughput,ceiling,sqlite,latency,idle";
+    std::string results_file;
+};
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string fmt(const char* f, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, f, v);
+    return buf;
+}
+
+// A realistic order (~1 KiB) with a unique job_id.
+std::string make_order(const std::string& job_id, int i, std::int64_t sent_ns) {
+    static const char* colors[] = {"black", "white", "navy", "heather_grey", "red"};
+    static const char* prios[] = {"standard", "express", "standard", "economy"};
+    nlohmann::ordered_json o = {
+        {"job_id", job_id},
+        {"order_id", "ORD-" + job_id},
+        {"order_items", 1},
+        {"created_at", "2026-11-26T10:00:00Z"},
+        {"priority", prios[i % 4]},
+        {"due_by", "2026-11-28T16:00:00Z"},
+        {"product", {{"sku", "TEE-BLK-L"}, {"type", "tshirt"}, {"garment_color", colors[i % 5]}, {"size", "L"}}},
+        {"print",
+         {{"method", "dtg"},
+          {"artwork",
+           {{"uri", "https://assets.example.com/a/bench/" + std::to_string(i % 97) + ".png"},
+            {"sha256", "9f2c4e1b7a3d5f60812c4e9b7a3d5f60812c4e9b7a3d5f60812c4e9b7a3d5f60"},
+            {"dpi", 300}}},
+          {"placement", {{"location", "front"}, {"width_mm", 280}, {"offset_x_mm", 0}, {"offset_y_mm", 75}}},
+          {"platen", "16x20"},
+          {"options", {{"white_underbase", true}, {"highlight_white", true}, {"quality", "standard"}}}}},
+        {"qa", {{"required", true}}},
+        {"shipping",
+         {{"ship_to",
+           {{"name", "Bench Customer " + std::to_string(i)},
+            {"line1", "1 Benchmark Road"},
+            {"city", "Testville"},
+            {"postal_code", "00000"},
+            {"country", "US"}}},
+          {"carrier", "usps"},
+          {"service", "ground_advantage"},
+          {"tracking_number", "9400" + std::to_string(100000000 + i)}}},
+        {"bench_sent_ns", sent_ns}};
+    return o.dump();
+}
+
+// Subscribes to the agent's events and counts job.accepted per phase; job ids are
+// "<run>-<phase>-<index>" so the index finds the send time without a map.
+class EventCounter {
+public:
+    EventCounter(const Options& o, const Topics& t, std::string run)
+        : run_(std::move(run)), client_(o.broker, pressline::sim::fresh_client_id("bench-events"), settings()) {
+        client_->set_message_callback([this](mqtt::const_message_ptr m) { on_message(m->get_payload_str()); });
+        client_.connect();
+        if (!client_->subscribe(t.events(), 1)->wait_for(std::chrono::seconds(5)))
+            throw std::runtime_error("no SUBACK for " + t.events());
+    }
+
+    // Starts counting a phase of n jobs; sent[i] is filled by the publisher.
+    void begin(const std::string& phase, int n) {
+        std::lock_guard lock(mutex_);
+        phase_prefix_ = run_ + "-" + phase + "-";
+        expected_ = n;
+        accepted_ = 0;
+        rejected_ = 0;
+        first_rejection_.clear();
+        seen_.assign(n, 0);
+        latency_ns_.clear();
+        latency_ns_.reserve(n);
+        sent_ = std::vector<std::atomic<std::int64_t>>(n);
+    }
+    std::string job_id(const std::string& phase, int i) const { return run_ + "-" + phase + "-" + std::to_string(i); }
+    void sent(int i, std::int64_t ns) { sent_[i].store(ns, std::memory_order_release); }
+
+    // Waits until every job of the phase is accepted; false on timeout.
+    bool wait_all(double timeout_s) {
+        std::unique_lock lock(mutex_);
+        return cv_.wait_for(lock, std::chrono::duration<double>(timeout_s), [&] { return accepted_ >= expected_; });
+    }
+    int accepted() {
+        std::lock_guard lock(mutex_);
+        return accepted_;
+    }
+    std::string rejections() {
+        std::lock_guard lock(mutex_);
+        return rejected_ ? std::to_string(rejected_) + " rejected, first: " + first_rejection_ : "";
+    }
+    std::int64_t last_arrival_ns() {
+        std::lock_guard lock(mutex_);
+        return last_arrival_ns_;
+    }
+    std::vector<std::int64_t> latencies() {
+        std::lock_guard lock(mutex_);
+        return latency_ns_;
+    }
+
+private:
+    static ConnectSettings settings() {
+        ConnectSettings s;
+        s.max_inflight = 1024;
+        return s;
+    }
+
+    void on_message(const std::string& payload) {
+        std::int64_t now = monotonic_ns();
+        nlohmann::json ev;
+        try {
+            ev = nlohmann::json::parse(payload);
+        } catch (...) {
+            return;
+        }
+        std::string type = ev.value("type", "");
+        std::string subject = ev.value("subject", "");
+        std::lock_guard lock(mutex_);
+        if (phase_prefix_.empty() || subject.rfind(phase_prefix_, 0) != 0) return;
+        if (type == "com.pressline.job.rejected") {
+            if (rejected_++ == 0) first_rejection_ = subject + " " + ev["data"].dump();
+            return;
+        }
+        if (type != "com.pressline.job.accepted") return;
+        int i = -1;
+        try {
+            i = std::stoi(subject.substr(phase_prefix_.size()));
+        } catch (...) {
+            return;
+        }
+        if (i < 0 || i >= static_cast<int>(seen_.size()) || seen_[i]) return;
+        seen_[i] = 1;
+        std::int64_t sent = sent_[i].load(std::memory_order_acquire);
+        if (sent > 0) latency_ns_.push_back(now - sent);
+        last_arrival_ns_ = now;
+        if (++accepted_ >= expected_) cv_.notify_all();
+    }
+
+    std::string run_;
+    Client client_;
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    std::string phase_prefix_;
+    int expected_ = 0, accepted_ = 0, rejected_ = 0;
+    std::string first_rejection_;
+    std::vector<char> seen_;
+    std::vector<std::int64_t> latency_ns_;
+    std::vector<std::atomic<std::int64_t>> sent_;
+    std::int64_t last_arrival_ns_ = 0;
+};
+
+ConnectSettings publisher_settings(const Options& o) {
+    ConnectSettings s;
+    s.max_inflight = o.inflight;
+    s.max_buffered = std::max(1000, o.inflight * 4);
+    return s;
+}
+
+struct Results {
+    nlohmann::ordered_json j = nlohmann::ordered_json::object();
+};
+
+// ---- phases -----------------------------------------------------------------------------------
+
+void phase_throughput(const Options& o, const Topics& t, EventCounter& events, Results& r) {
+    std::cerr << "throughput: publishing " << o.n << " orders (inflight <= " << o.inflight << ")..." << std::endl;
+    Client pub(o.broker, pressline::sim::fresh_client_id("bench-pub"), publisher_settings(o));
+    pub.connect();
+    events.begin("tput", o.n);
+    std::vector<std::string> payloads;
+    payloads.reserve(o.n);
+    for (int i = 0; i < o.n; ++i) payloads.push_back(make_order(events.job_id("tput", i), i, 0));
+    auto t0 = monotonic_ns();
+    auto start = Clock::now();
+    {
+        WindowedPublisher w(pub, o.inflight);
+        r.j["window"] = w.window();
+        if (w.window() < o.inflight)
+            std::cerr << "throughput: the broker's Receive Maximum is " << pub.receive_maximum()
+                      << ": at most " << w.window() << " publishes outstanding" << std::endl;
+        for (int i = 0; i < o.n; ++i) {
+            events.sent(i, monotonic_ns());
+            w.publish(t.jobs(), std::move(payloads[i]));
+        }
+        w.drain(std::chrono::seconds(60));
+        if (w.failed()) throw std::runtime_error(std::to_string(w.failed()) + " publishes failed: " + w.last_error());
+    }
+    double publish_s = seconds_since(start);
+    std::cerr << "throughput: all PUBACKs after " << fmt("%.2f", publish_s) << " s, waiting for job.accepted..." << std::endl;
+    bool ok = events.wait_all(o.timeout_s);
+    double total_s = (events.last_arrival_ns() - t0) / 1e9;
+    r.j["throughput"] = {{"jobs", o.n},         {"accepted", events.accepted()},
+                         {"seconds", total_s},  {"jobs_per_s", events.accepted() / total_s},
+                         {"publish_seconds", publish_s}, {"complete", ok}};
+    if (!ok) {
+        std::cerr << "throughput: TIMEOUT after " << o.timeout_s << " s: " << events.accepted() << " of " << o.n
+                  << " accepted. " << events.rejections() << std::endl;
+        throw std::runtime_error("throughput phase incomplete");
+    }
+    if (auto rej = events.rejections(); !rej.empty()) std::cerr << "throughput: " << rej << std::endl;
+}
+
+void phase_ceiling(const Options& o, Results& r) {
+    std::cerr << "ceiling: " << o.n << " messages through the broker to a paho subscriber..." << std::endl;
+    std::string topic = "pressline-bench/" + std::to_string(::getpid()) + "/ceiling";
+    std::mutex m;
+    std::condition_variable cv;
+    int received = 0;
+    std::int64_t last_ns = 0;
+    ConnectSettings ss;
+    ss.max_inflight = 1024;
+    Client sub(o.broker, pressline::sim::fresh_client_id("bench-ceiling-sub"), ss);
+    sub->set_message_callback([&](mqtt::const_message_ptr) {
+        std::lock_guard lock(m);
+        last_ns = monotonic_ns();
+        if (++received == o.n) cv.notify_all();
+    });
+    sub.connect();
+    sub->subscribe(topic, 1)->wait_for(std::chrono::seconds(5));
+    Client pub(o.broker, pressline::sim::fresh_client_id("bench-ceiling-pub"), publisher_settings(o));
+    pub.connect();
+    auto payload = make_order("CEILING-0", 0, 0);
+    auto t0 = monotonic_ns();
+    {
+        WindowedPublisher w(pub, o.inflight);
+        for (int i = 0; i < o.n; ++i) w.publish(topic, payload);
+        w.drain(std::chrono::seconds(60));
+    }
+    std::unique_lock lock(m);
+    bool ok = cv.wait_for(lock, std::chrono::duration<double>(o.timeout_s), [&] { return received >= o.n; });
+    double s = (last_ns - t0) / 1e9;
+    r.j["ceiling_mqtt"] = {{"messages", received}, {"seconds", s}, {"msgs_per_s", received / s}, {"complete", ok}};
+    if (!ok) throw std::runtime_error("ceiling phase: only " + std::to_string(received) + " messages arrived");
+}
+
+void sqlite_check(int rc, sqlite3* db, const char* what) {
+    if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        throw std::runtime_error(std::string("sqlite ") + what + ": " + sqlite3_errmsg(db));
+}
+
+void phase_sqlite(const Options& o, Results& r) {
+    if (o.sqlite_dir.empty()) throw std::runtime_error("--sqlite-dir is needed for the sqlite phase");
+    fs::path file = fs::path(o.sqlite_dir) / "bench-ceiling.db";
+    for (const char* ext : {"", "-wal", "-shm"}) fs::remove(file.string() + ext);
+    std::cerr << "sqlite: " << o.n << " x 1 KiB rows, one transaction each, WAL, synchronous=FULL in " << file << "..."
+              << std::endl;
+    sqlite3* db = nullptr;
+    if (sqlite3_open(file.c_str(), &db) != SQLITE_OK) throw std::runtime_error("cannot open " + file.string());
+    auto exec = [&](const char* sql) { sqlite_check(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), db, sql); };
+    exec("PRAGMA journal_mode=WAL");
+    exec("PRAGMA synchronous=FULL");
+    exec("CREATE TABLE rows(id INTEGER PRIMARY KEY, body BLOB NOT NULL)");
+    sqlite3_stmt* ins = nullptr;
+    sqlite_check(sqlite3_prepare_v2(db, "INSERT INTO rows(body) VALUES(?)", -1, &ins, nullptr), db, "prepare");
+    std::string body(1024, 'x');
+    auto start = Clock::now();
+    for (int i = 0; i < o.n; ++i) {
+        exec("BEGIN");
+        body[i % body.size()] = static_cast<char>('a' + i % 26);
+        sqlite3_bind_blob(ins, 1, body.data(), static_cast<int>(body.size()), SQLITE_TRANSIENT);
+        sqlite_check(sqlite3_step(ins), db, "insert");
+        sqlite3_reset(ins);
+        exec("COMMIT");
+    }
+    double s = seconds_since(start);
+    sqlite3_finalize(ins);
+    sqlite3_close(db);
+    for (const char* ext : {"", "-wal", "-shm"}) fs::remove(file.string() + ext);
+    r.j["ceiling_sqlite"] = {{"rows", o.n}, {"seconds", s}, {"rows_per_s", o.n / s}, {"dir", o.sqlite_dir}};
+}
+
+double percentile(std::vector<std::int64_t>& v, double p) {
+    if (v.empty()) return NAN;
+    std::sort(v.begin(), v.end());
+    auto idx = static_cast<std::size_t>(std::ceil(p / 100.0 * v.size())) - 1;
+    return v[std::min(idx, v.size() - 1)] / 1e6;
+}
+
+void phase_latency(const Options& o, const Topics& t, EventCounter& events, Results& r) {
+    int n = static_cast<int>(std::lround(o.rate * o.latency_s));
+    std::cerr << "latency: " << n << " orders at " << o.rate << "/s..." << std::endl;
+    Client pub(o.broker, pressline::sim::fresh_client_id("bench-lat"), publisher_settings(o));
+    pub.connect();
+    events.begin("lat", n);
+    auto start = Clock::now();
+    auto period = std::chrono::duration<double>(1.0 / o.rate);
+    {
+        WindowedPublisher w(pub, o.inflight);
+        for (int i = 0; i < n; ++i) {
+            std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(period * i));
+            auto now = monotonic_ns();
+            events.sent(i, now);
+            w.publish(t.jobs(), make_order(events.job_id("lat", i), i, now));
+        }
+        w.drain(std::chrono::seconds(60));
+    }
+    double send_s = seconds_since(start);
+    bool ok = events.wait_all(o.timeout_s);
+    auto lat = events.latencies();
+    r.j["latency"] = {{"jobs", n},
+                      {"accepted", static_cast<int>(lat.size())},
+                      {"target_rate", o.rate},
+                      {"achieved_rate", n / send_s},
+                      {"p50_ms", percentile(lat, 50)},
+                      {"p99_ms", percentile(lat, 99)},
+                      {"max_ms", lat.empty() ? NAN : lat.back() / 1e6},
+                      {"complete", ok}};
+    if (!ok) throw std::runtime_error("latency phase: only " + std::to_string(lat.size()) + " of " + std::to_string(n) + " accepted");
+}
+
+struct ProcSample {
+    double cpu_s = 0;
+    double rss_mib = 0, hwm_mib = 0;
+};
+
+ProcSample sample_proc(int pid) {
+    ProcSample s;
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string content((std::istreambuf_iterator<char>(stat)), {});
+    if (content.empty()) throw std::runtime_error("agent pid " + std::to_string(pid) + " is gone");
+    // Fields after "(comm)": state is field 3; utime and stime are fields 14 and 15.
+    std::istringstream rest(content.substr(content.rfind(')') + 2));
+    std::vector<std::string> f((std::istream_iterator<std::string>(rest)), {});
+    long ticks = ::sysconf(_SC_CLK_TCK);
+    s.cpu_s = (std::stod(f.at(11)) + std::stod(f.at(12))) / static_cast<double>(ticks);
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind("VmRSS:", 0) == 0) s.rss_mib = std::stod(line.substr(6)) / 1024.0;
+        if (line.rfind("VmHWM:", 0) == 0) s.hwm_mib = std::stod(line.substr(6)) / 1024.0;
+    }
+    return s;
+}
+
+void phase_idle(const Options& o, Results& r) {
+    if (o.agent_pid <= 0) throw std::runtime_error("--agent-pid is needed for the idle phase");
+    std::cerr << "idle: sampling the agent (pid " << o.agent_pid << ") for " << o.idle_s << " s..." << std::endl;
+    auto a = sample_proc(o.agent_pid);
+    auto start = Clock::now();
+    std::this_thread::sleep_for(std::chrono::duration<double>(o.idle_s));
+    auto b = sample_proc(o.agent_pid);
+    double wall = seconds_since(start);
+    r.j["idle"] = {{"seconds", wall},
+                   {"cpu_percent", (b.cpu_s - a.cpu_s) / wall * 100.0},
+                   {"rss_mib", b.rss_mib},
+                   {"peak_rss_mib", b.hwm_mib}};
+}
+
+// ---- report -----------------------------------------------------------------------------------
+
+void print_table(const Options& o, const Results& r) {
+    const auto& j = r.j;
+    auto num = [&](const char* phase, const char* key) {
+        return j.contains(phase) && j[phase].contains(key) && j[phase][key].is_number() ? j[phase][key].get<double>() : NAN;
+    };
+    int window = j.contains("window") ? j["window"].get<int>() : o.inflight;
+    std::cout << "\nPressline intake benchmark (N=" << o.n << ", outstanding publishes <= " << window << ", broker "
+              << o.broker << ")\n";
+    std::cout << "  metric                              value\n";
+    std::cout << "  ----------------------------------  -----------------------------------------\n";
+    double jobs = num("throughput", "jobs_per_s");
+    auto row = [](const std::string& name, const std::string& value) {
+        std::string n = name;
+        n.resize(34, ' ');
+        std::cout << "  " << n << "  " << value << "\n";
+    };
+    if (j.contains("throughput"))
+        row("intake throughput", fmt("%.0f jobs/s", jobs) + fmt("  (%.0f jobs", num("throughput", "accepted")) +
+                                     fmt(" in %.2f s;", num("throughput", "seconds")) +
+                                     fmt(" PUBACKs done after %.2f s)", num("throughput", "publish_seconds")));
+    if (j.contains("ceiling_mqtt")) {
+        double c = num("ceiling_mqtt", "msgs_per_s");
+        row("ceiling (a) broker -> paho sub", fmt("%.0f msg/s", c));
+        if (j.contains("throughput")) row("  intake / ceiling (a)", fmt("%.1f %%", 100.0 * jobs / c));
+    }
+    if (j.contains("ceiling_sqlite")) {
+        double c = num("ceiling_sqlite", "rows_per_s");
+        row("ceiling (b) sqlite 1 txn/row FULL", fmt("%.0f rows/s", c));
+        if (j.contains("throughput")) row("  intake / ceiling (b)", fmt("%.1f %%", 100.0 * jobs / c));
+    }
+    if (j.contains("latency"))
+        row(fmt("latency @ %.0f jobs/s", num("latency", "target_rate")),
+            fmt("p50 %.2f ms", num("latency", "p50_ms")) + fmt("  p99 %.2f ms", num("latency", "p99_ms")) +
+                fmt("  max %.2f ms", num("latency", "max_ms")) + fmt("  (%.0f jobs,", num("latency", "jobs")) +
+                fmt(" sent at %.0f/s)", num("latency", "achieved_rate")));
+    if (j.contains("idle"))
+        row(fmt("agent idle over %.0f s", num("idle", "seconds")),
+            fmt("RSS %.1f MiB", num("idle", "rss_mib")) + fmt("  (peak %.1f MiB)", num("idle", "peak_rss_mib")) +
+                fmt("  CPU %.2f %%", num("idle", "cpu_percent")));
+    std::cout << std::flush;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"bench_intake: intake throughput/latency of a running Pressline agent, with ceilings"};
+    Options o;
+    app.add_option("--broker", o.broker, "broker URI")->capture_default_str();
+    app.add_option("--shop", o.shop, "station.shop of the agent");
+    app.add_option("--station", o.station, "station.id of the agent");
+    app.add_option("--prefix", o.prefix, "mqtt.topic_prefix")->capture_default_str();
+    app.add_option("--agent-pid", o.agent_pid, "agent process id (idle phase)");
+    app.add_option("--sqlite-dir", o.sqlite_dir, "directory for the SQLite ceiling (same disk as state_dir)");
+    app.add_option("-n,--n", o.n, "orders for throughput/ceilings")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--inflight", o.inflight, "max outstanding QoS 1 publishes")->capture_default_str()->check(CLI::Range(1, 65535));
+    app.add_option("--rate", o.rate, "latency phase: orders per second")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--latency-seconds", o.latency_s, "latency phase duration")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--idle-seconds", o.idle_s, "idle phase duration")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--timeout", o.timeout_s, "seconds to wait for the agent per phase")->capture_default_str();
+    app.add_option("--phases", o.phases, "comma-separated subset of throughput,ceiling,sqlite,latency,idle")
+        ->capture_default_str();
+    app.add_option("--results", o.results_file, "also write the results as JSON to this file");
+    CLI11_PARSE(app, argc, argv);
+
+    auto want = [&](const char* phase) { return ("," + o.phases + ",").find("," + std::string(phase) + ",") != std::string::npos; };
+    Results r;
+    int rc = 0;
+    try {
+        Topics t{o.prefix, o.shop, o.station};
+        std::optional<EventCounter> events;
+        if (want("throughput") || want("latency")) {
+            if (o.shop.empty() || o.station.empty()) throw std::runtime_error("--shop and --station are needed");
+            events.emplace(o, t, "BENCH-" + std::to_string(::getpid()) + "-" + std::to_string(std::time(nullptr)));
+        }
+        if (want("throughput")) phase_throughput(o, t, *events, r);
+        if (want("ceiling")) phase_ceiling(o, r);
+        if (want("sqlite")) phase_sqlite(o, r);
+        if (want("latency")) phase_latency(o, t, *events, r);
+        if (want("idle")) phase_idle(o, r);
+    } catch (const std::exception& e) {
+        std::cerr << "bench_intake: " << e.what() << std::endl;
+        rc = 1;
+    }
+    print_table(o, r);
+    if (!o.results_file.empty()) std::ofstream(o.results_file) << r.j.dump(2) << "\n";
+    return rc;
+}

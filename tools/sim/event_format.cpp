@@ -1,0 +1,143 @@
+// Readable one-line rendering of CloudEvents and status messages (see event_format.hpp).
+#include "event_format.hpp"
+
+#include <time.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <string_view>
+
+namespace pressline::sim {
+namespace {
+
+// Keys shown first, in this order; "message" always goes last.
+constexpr std::array<std::string_view, 16> kLeadingKeys = {
+    "status", "state",  "reason",  "field",  "conflict", "command", "command_id", "verdict",
+    "order_id", "priority", "attempt", "try", "device", "what", "reasons", "error"};
+
+std::string value_text(const Json& v) {
+    if (v.is_string()) {
+        const auto& s = v.get_ref<const std::string&>();
+        bool plain = !s.empty() && std::none_of(s.begin(), s.end(), [](char c) {
+            return c == ' ' || c == '"' || c == '=' || c == '\t' || c == '\n' || c == '\\';
+        });
+        return plain ? s : v.dump();
+    }
+    return v.dump();
+}
+
+std::string pad(std::string s, std::size_t width) {
+    if (s.size() < width) s.append(width - s.size(), ' ');
+    return s;
+}
+
+}  // namespace
+
+std::string short_type(const std::string& type) {
+    constexpr std::string_view prefix = "com.pressline.";
+    if (type.rfind(prefix, 0) == 0) return type.substr(prefix.size());
+    return type;
+}
+
+std::optional<std::uint64_t> event_sequence(const Json& event) {
+    auto it = event.find("sequence");
+    if (it == event.end() || !it->is_string()) return std::nullopt;
+    const auto& s = it->get_ref<const std::string&>();
+    if (s.empty() || s.size() > 20 || !std::all_of(s.begin(), s.end(), [](char c) {
+            return c >= '0' && c <= '9';
+        }))
+        return std::nullopt;
+    try {
+        return std::stoull(s);
+    } catch (...) {
+        return std::nullopt;
+    }
+}
+
+std::string clock_part(const std::string& t) {
+    auto tpos = t.find('T');
+    if (tpos == std::string::npos) return t;
+    auto rest = t.substr(tpos + 1);
+    auto end = rest.find_first_of("Z+-");
+    return end == std::string::npos ? rest : rest.substr(0, end);
+}
+
+std::string format_data(const Json& data) {
+    if (data.is_null()) return "";
+    if (!data.is_object()) return data.dump();
+    std::string out;
+    auto add = [&](const std::string& key, const Json& v) {
+        if (!out.empty()) out += ' ';
+        out += key + "=" + value_text(v);
+    };
+    for (auto key : kLeadingKeys) {
+        auto it = data.find(std::string(key));
+        if (it != data.end()) add(std::string(key), *it);
+    }
+    for (auto it = data.begin(); it != data.end(); ++it) {
+        if (it.key() == "message") continue;
+        if (std::find(kLeadingKeys.begin(), kLeadingKeys.end(), it.key()) != kLeadingKeys.end()) continue;
+        add(it.key(), it.value());
+    }
+    if (auto it = data.find("message"); it != data.end()) add("message", *it);
+    return out;
+}
+
+std::string format_event_line(const Json& event) {
+    if (!event.is_object()) return "?  (not a JSON object) " + event.dump();
+    auto str = [&](const char* key) {
+        auto it = event.find(key);
+        return it != event.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    std::string time = str("time");
+    std::string when = time.empty() ? utc_clock_now() : clock_part(time);
+    auto seq = event_sequence(event);
+    std::string seqtext = seq ? "#" + std::to_string(*seq) : "#?(" + value_text(event.value("sequence", Json())) + ")";
+    std::string type = short_type(str("type"));
+    std::string subject = str("subject");
+    std::string line = pad(when, 13) + " " + pad(seqtext, 7) + " " + pad(type.empty() ? "?" : type, 18) +
+                       " " + pad(subject.empty() ? "-" : subject, 18);
+    auto data = event.find("data");
+    if (data != event.end()) {
+        auto facts = format_data(*data);
+        if (!facts.empty()) line += " " + facts;
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    return line;
+}
+
+std::string format_status_line(const Json& status, bool retained) {
+    std::string when = utc_clock_now();
+    std::string state = "?";
+    Json rest = Json::object();
+    if (status.is_object()) {
+        for (auto it = status.begin(); it != status.end(); ++it) {
+            if (it.key() == "state" && it->is_string()) state = it->get<std::string>();
+            else if (it.key() == "time" && it->is_string()) when = clock_part(it->get<std::string>());
+            else rest[it.key()] = it.value();
+        }
+    } else {
+        rest = status;
+    }
+    std::string line = pad(when, 13) + " " + pad("", 7) + " " + pad("status", 18) + " " + pad(state, 18);
+    auto facts = format_data(rest);
+    if (!facts.empty()) line += " " + facts;
+    if (retained) line += " (retained)";
+    return line;
+}
+
+std::string utc_clock_now() {
+    auto now = std::chrono::system_clock::now();
+    auto secs = std::chrono::system_clock::to_time_t(now);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+    tm local{};
+    ::gmtime_r(&secs, &local);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%02d:%02d:%02d.%03d", local.tm_hour, local.tm_min, local.tm_sec,
+                  static_cast<int>(ms));
+    return buf;
+}
+
+}  // namespace pressline::sim
