@@ -1,6 +1,12 @@
 // paho-mqtt-cpp behind a small io_context-friendly interface.
 #include "pressline/agent/mqtt_link.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <filesystem>
+
 #include <boost/asio/post.hpp>
 #include <mqtt/async_client.h>
 
@@ -12,7 +18,8 @@ namespace {
 // Paho's C library error codes, in words a technician can act on.
 std::string describe_failure(const mqtt::token& tok, bool tls) {
     const int rc = tok.get_return_code();
-    const int reason = static_cast<int>(tok.get_reason_code());
+    // paho reports a refused CONNECT either as the MQTT 5 reason code or as the return code.
+    const int reason = tok.get_reason_code() != 0 ? static_cast<int>(tok.get_reason_code()) : rc;
     std::string msg = rc != 0 ? mqtt::exception::error_str(rc) : std::string();
     switch (reason) {
         case 134: return "broker refused the user name or password (MQTT reason 134); check "
@@ -32,6 +39,32 @@ std::string describe_failure(const mqtt::token& tok, bool tls) {
     if (msg.empty()) msg = "error " + std::to_string(rc);
     if (reason != 0) msg += " (MQTT reason " + std::to_string(reason) + ")";
     return msg;
+}
+
+// paho's C library never sets TCP_NODELAY, so with Nagle's algorithm an event published right
+// after paho's PUBACK for a job waits for the broker's delayed TCP ACK: ~40 ms per event (seen
+// with strace: PUBACK write, then the PUBLISH write held back until the ACK). paho does not
+// expose its socket, so after each connect we set TCP_NODELAY on our process's TCP sockets.
+// Harmless for any other TCP socket we own: all of them carry small request/response traffic.
+void disable_nagle_on_tcp_sockets() {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+        int fd = -1;
+        try {
+            fd = std::stoi(entry.path().filename().string());
+        } catch (...) {
+            continue;
+        }
+        int type = 0;
+        socklen_t len = sizeof type;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) continue;
+        sockaddr_storage addr{};
+        socklen_t alen = sizeof addr;
+        if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
+        if (addr.ss_family != AF_INET && addr.ss_family != AF_INET6) continue;
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
 }
 
 // Listener for one operation; deletes itself when paho reports the outcome.
@@ -204,6 +237,7 @@ void MqttLink::on_connected() {
     connecting_ = false;
     last_failure_.clear();
     backoff_ = std::chrono::seconds(cfg_.broker.reconnect_min_s);
+    disable_nagle_on_tcp_sockets();
     logger("mqtt")->info("connected uri={} client_id={}", cfg_.broker.uri, cfg_.broker.client_id);
     // Subscribing again is harmless with a persistent session and covers a lost session.
     std::vector<std::string> filters{topics_.jobs, topics_.commands};

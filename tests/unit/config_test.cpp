@@ -213,7 +213,7 @@ TEST_F(ConfigTest, MinimalConfigGetsEveryDefault) {
     EXPECT_EQ(c.broker.session_expiry_s, 604800u);
     EXPECT_EQ(c.broker.reconnect_min_s, 1);
     EXPECT_EQ(c.broker.reconnect_max_s, 30);
-    EXPECT_EQ(c.broker.max_inflight, 64);
+    EXPECT_EQ(c.broker.max_inflight, 20);
     EXPECT_EQ(c.mqtt.topic_prefix, "pressline/v1");
     EXPECT_EQ(c.storage.state_dir, dir_ / "state");
     EXPECT_EQ(c.storage.retention_hours, d.storage.retention_hours);

@@ -38,6 +38,9 @@ broker_write_config() {
     [ "$(id -u)" = 0 ] && echo "user root"
     echo "listener $port 127.0.0.1"
     echo "allow_anonymous true"
+    # Without it mosquitto's small writes (PUBACKs, single events) wait for delayed TCP ACKs:
+    # ~40 ms each. Production brokers should set it too (docs/operations.md).
+    echo "set_tcp_nodelay true"
     if [ "${BROKER_PERSISTENCE:-true}" = true ]; then
       echo "persistence true"
       echo "persistence_location $dir/data/"

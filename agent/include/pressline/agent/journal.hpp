@@ -12,6 +12,7 @@
 // apart from other failures.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -30,6 +31,8 @@
 struct sqlite3;
 
 namespace pressline::agent {
+
+class StmtCache;
 
 class JournalError : public std::runtime_error {
 public:
@@ -154,12 +157,19 @@ private:
 
     std::filesystem::path path_;
     JournalOptions options_;
-    std::mutex mu_;               // guards db_ and the counters below
+    std::mutex mu_;               // guards db_, cache_ and last_seq_ while in a transaction
     sqlite3* db_ = nullptr;       // the writer connection
+    std::unique_ptr<StmtCache> cache_;
+    // Outbox reads use their own connection: in WAL mode they see the last commit and never
+    // wait for an intake commit's fsync, so the io_context thread is not held up by intake.
+    std::mutex rd_mu_;
+    sqlite3* rd_db_ = nullptr;
+    std::unique_ptr<StmtCache> rd_cache_;
     std::mutex ckpt_mu_;
     sqlite3* ckpt_db_ = nullptr;  // checkpoints only
-    std::int64_t last_seq_ = 0;
-    std::int64_t outbox_count_ = 0;
+    std::atomic<std::int64_t> last_seq_{0};       // of the last committed (or open) transaction
+    std::atomic<std::int64_t> committed_seq_{0};  // of the last committed transaction
+    std::atomic<std::int64_t> outbox_count_{0};
 };
 
 }  // namespace pressline::agent

@@ -34,7 +34,7 @@ struct Broker {
     std::uint32_t session_expiry_s = 7 * 24 * 3600;  // broker.session_expiry_s
     int reconnect_min_s = 1;          // broker.reconnect_min_s
     int reconnect_max_s = 30;         // broker.reconnect_max_s
-    int max_inflight = 64;            // broker.max_inflight: QoS 1 publishes outstanding at once
+    int max_inflight = 20;            // broker.max_inflight: QoS 1 publishes outstanding at once
 
     bool uses_tls() const;            // ssl:// or mqtts://
 };
