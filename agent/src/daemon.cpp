@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <csignal>
+#include <mutex>
 
 #include <fmt/format.h>
 
@@ -74,6 +75,8 @@ struct Daemon::Impl {
     asio::thread_pool workers{2};
     std::shared_ptr<Outbox> outbox;
     std::shared_ptr<MqttLink> link;
+    std::mutex link_mu;                   // guards link_for_paho (read on paho's thread)
+    std::weak_ptr<MqttLink> link_for_paho;
     asio::signal_set signals{io};
     asio::steady_timer watchdog{io};
     asio::steady_timer checkpoint_timer{io};
@@ -177,12 +180,18 @@ struct Daemon::Impl {
         h.blocked = [this](const std::string& reason) {
             asio::post(io, [this, reason] {
                 blocked_reason = reason;
+                if (link) link->set_offline_status(status_json("offline"));
                 publish_status();
             });
+        };
+        h.refuse = [this] {
+            std::lock_guard lock(link_mu);
+            if (auto l = link_for_paho.lock()) l->drop_connection();
         };
         h.unblocked = [this] {
             asio::post(io, [this] {
                 blocked_reason.clear();
+                if (link) link->set_offline_status(status_json("offline"));
                 publish_status();
             });
         };
@@ -221,6 +230,10 @@ struct Daemon::Impl {
                 intake->on_job(topic, payload);
         };
         link = std::make_shared<MqttLink>(io, cfg, topics, std::move(handlers), status_json("offline"));
+        {
+            std::lock_guard lock(link_mu);
+            link_for_paho = link;
+        }
         outbox->set_link(link);
         link->start();
     }
@@ -287,13 +300,9 @@ struct Daemon::Impl {
         stopping = true;
         sd_notify(0, "STOPPING=1");
         auto log = logger("daemon");
-        if (intake->is_blocked()) {
-            // A message is parked in the intake and must not be acknowledged: exit around it.
-            intake->abandon();
-            log->error("stopping while intake is blocked ({}); the unacknowledged message stays "
-                       "at the broker", blocked_reason);
-            exit_code = exit_intake_blocked;
-        }
+        if (intake->is_blocked())
+            log->warn("stopping while intake is blocked ({}); the refused message stays at the "
+                      "broker", blocked_reason);
         try {
             journal->transact(Admission::internal, [&](Tx& tx) {
                 tx.append({"agent.stopping", std::nullopt, {{"version", version()}}});
@@ -330,11 +339,6 @@ struct Daemon::Impl {
     }
 
     int finish() {
-        if (exit_code == exit_intake_blocked) {
-            // paho's thread is parked inside a callback: do not join it.
-            spdlog::shutdown();
-            std::_Exit(exit_code);
-        }
         outbox->flush_deletes();
         link.reset();  // joins paho's threads: no callback runs after this
         workers.join();

@@ -3,7 +3,6 @@
 
 #include <cctype>
 #include <chrono>
-#include <thread>
 
 #include "pressline/agent/log.hpp"
 
@@ -48,46 +47,38 @@ void Intake::set_limits(ParseLimits limits) {
     limits_ = limits;
 }
 
-bool Intake::abandon() {
-    std::lock_guard lock(wait_mu_);
-    abandoned_ = true;
-    wait_cv_.notify_all();
-    return blocked_.load();
-}
-
-void Intake::commit(const char* what, const std::string& key, const std::function<void(Tx&)>& fn) {
+bool Intake::commit(const char* what, const std::string& key, const std::function<void(Tx&)>& fn) {
     auto log = logger("intake");
-    auto last_report = std::chrono::steady_clock::time_point{};
     for (int tries = 0;; ++tries) {
         try {
             journal_.transact(Admission::intake, fn);
             if (blocked_.exchange(false)) {
-                log->warn("intake unblocked: journal takes work again what={} key={}", what, key);
+                log->warn("intake unblocked: the journal takes work again what={} key={}", what, key);
                 if (hooks_.unblocked) hooks_.unblocked();
             }
             if (hooks_.events_appended) hooks_.events_appended();
-            return;
+            return true;
         } catch (const JournalError& e) {
             if (e.kind() == JournalError::Kind::busy && tries < 5) continue;
             const auto now = std::chrono::steady_clock::now();
             if (!blocked_.exchange(true)) {
-                log->error("intake blocked, not acknowledging {} key={}: {}. Nothing accepted "
-                           "is lost; the broker keeps the message until the journal can take it",
+                log->error("intake blocked, not acknowledging {} key={}: {}. Nothing accepted is "
+                           "lost; the broker keeps the message and redelivers it after reconnecting",
                            what, key, e.what());
                 if (hooks_.blocked) hooks_.blocked(e.what());
-                last_report = now;
-            } else if (now - last_report > std::chrono::seconds(60)) {
+                last_report_ = now;
+            } else if (now - last_report_ > std::chrono::seconds(60)) {
                 log->error("intake still blocked key={}: {}", key, e.what());
-                last_report = now;
+                last_report_ = now;
             }
-        }
-        // Wait before the next try; an abandoned intake never returns (that would acknowledge).
-        std::unique_lock lock(wait_mu_);
-        wait_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return abandoned_; });
-        if (abandoned_) {
-            lock.unlock();
-            // Parking this thread keeps paho from acknowledging; the daemon exits around it.
-            for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+            if (hooks_.refuse) {
+                hooks_.refuse();
+            } else {
+                // Without a way to refuse, abort rather than acknowledge what is not durable.
+                log->critical("cannot refuse the message; aborting");
+                std::abort();
+            }
+            return false;
         }
     }
 }
@@ -105,13 +96,13 @@ void Intake::on_job(const std::string& topic, const std::string& payload) {
         log->warn("job rejected job_id={} reason={} field={} message=\"{}\"",
                   ev.subject.value_or("-"), rej->reason, rej->field, rej->message);
         commit("rejection", ev.subject.value_or("-"), [&](Tx& tx) { tx.append(ev); });
-        return;
+        return;  // durable or refused: either way paho may go on
     }
     auto& job = std::get<JobOrder>(parsed);
     const std::string canonical = canonical_json(job.json);
     bool duplicate = false;
     bool conflict = false;
-    commit("job", job.job_id, [&](Tx& tx) {
+    const bool committed = commit("job", job.job_id, [&](Tx& tx) {
         duplicate = conflict = false;
         if (auto existing = tx.job(job.job_id)) {
             duplicate = true;
@@ -133,6 +124,7 @@ void Intake::on_job(const std::string& topic, const std::string& payload) {
         tx.append({"job.accepted", job.job_id,
                    {{"order_id", job.order_id}, {"priority", job.priority}, {"topic", topic}}});
     });
+    if (!committed) return;
     if (duplicate)
         log->info("job duplicate job_id={} conflict={}", job.job_id, conflict);
     else
@@ -214,7 +206,7 @@ void Intake::on_command(const std::string& topic, const std::string& payload) {
     bool repeated = false;
     nlohmann::json result;
     std::optional<bool> drain_now;
-    commit("command", cmd.command_id, [&](Tx& tx) {
+    const bool committed = commit("command", cmd.command_id, [&](Tx& tx) {
         repeated = false;
         drain_now.reset();
         if (auto seen = tx.command(cmd.command_id)) {
@@ -230,6 +222,7 @@ void Intake::on_command(const std::string& topic, const std::string& payload) {
         tx.insert_command({cmd.command_id, cmd.type, result});
         tx.append({"command.result", cmd.command_id, result});
     });
+    if (!committed) return;
     log->info("command {} command_id={} status={} repeated={} message=\"{}\"", cmd.type,
               cmd.command_id, result.value("status", ""), repeated, result.value("message", ""));
     if (drain_now && hooks_.drain_changed) hooks_.drain_changed(*drain_now);

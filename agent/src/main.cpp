@@ -1,5 +1,6 @@
 // pressline: the agent's command line (run the daemon, check a config, inspect the journal).
 // Error rule: exceptions stop at this layer and become an exit code plus one clear message.
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 
@@ -49,6 +50,9 @@ int cmd_status(const pressline::config::Config& cfg) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // A write to a socket the peer (or we, refusing a message) closed must be an error, not
+    // the end of the process.
+    std::signal(SIGPIPE, SIG_IGN);
     CLI::App app{"pressline: the print-on-demand edge agent"};
     app.require_subcommand(1);
     app.set_version_flag("--version", std::string(pressline::agent::version()));

@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 
 #include <filesystem>
+#include <mutex>
+#include <unordered_set>
 
 #include <boost/asio/post.hpp>
 #include <mqtt/async_client.h>
@@ -46,7 +48,9 @@ std::string describe_failure(const mqtt::token& tok, bool tls) {
 // with strace: PUBACK write, then the PUBLISH write held back until the ACK). paho does not
 // expose its socket, so after each connect we set TCP_NODELAY on our process's TCP sockets.
 // Harmless for any other TCP socket we own: all of them carry small request/response traffic.
-void disable_nagle_on_tcp_sockets() {
+// Calls fn(fd, peer port) for each connected TCP socket of this process.
+template <class Fn>
+void for_each_tcp_socket(Fn&& fn) {
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
         int fd = -1;
@@ -60,32 +64,75 @@ void disable_nagle_on_tcp_sockets() {
         if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) continue;
         sockaddr_storage addr{};
         socklen_t alen = sizeof addr;
-        if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
-        if (addr.ss_family != AF_INET && addr.ss_family != AF_INET6) continue;
+        if (getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
+        int port = 0;
+        if (addr.ss_family == AF_INET)
+            port = ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+        else if (addr.ss_family == AF_INET6)
+            port = ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+        else
+            continue;
+        fn(fd, port);
+    }
+}
+
+void disable_nagle_on_tcp_sockets() {
+    for_each_tcp_socket([](int fd, int) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    });
+}
+
+int port_of(const std::string& uri) {
+    const auto colon = uri.rfind(':');
+    try {
+        return colon == std::string::npos ? 0 : std::stoi(uri.substr(colon + 1));
+    } catch (...) {
+        return 0;
     }
 }
 
 // Listener for one operation; deletes itself when paho reports the outcome.
-class OneShot final : public mqtt::iaction_listener {
+}  // namespace
+
+// Listener for one operation; deletes itself when paho reports the outcome. Listeners whose
+// operation never completes (the client was replaced) are deleted with their registry.
+class MqttLink::OneShot final : public mqtt::iaction_listener {
 public:
     using Fn = std::function<void(bool ok, const mqtt::token& tok)>;
-    explicit OneShot(Fn fn) : fn_(std::move(fn)) {}
-    void on_success(const mqtt::token& tok) override {
-        fn_(true, tok);
-        delete this;
+    OneShot(std::shared_ptr<Pending> pending, Fn fn) : pending_(std::move(pending)), fn_(std::move(fn)) {
+        std::lock_guard lock(pending_->mu);
+        pending_->set.insert(this);
     }
-    void on_failure(const mqtt::token& tok) override {
-        fn_(false, tok);
+    void on_success(const mqtt::token& tok) override { finish(true, tok); }
+    void on_failure(const mqtt::token& tok) override { finish(false, tok); }
+    void cancel() {  // not queued after all
+        std::lock_guard lock(pending_->mu);
+        pending_->set.erase(this);
         delete this;
     }
 
 private:
+    void finish(bool ok, const mqtt::token& tok) {
+        {
+            std::lock_guard lock(pending_->mu);
+            if (pending_->set.erase(this) == 0) return;  // already released
+        }
+        fn_(ok, tok);
+        delete this;
+    }
+    std::shared_ptr<Pending> pending_;
     Fn fn_;
 };
 
-}  // namespace
+void MqttLink::Pending::release_all() {
+    std::unordered_set<OneShot*> doomed;
+    {
+        std::lock_guard lock(mu);
+        doomed.swap(set);
+    }
+    for (auto* l : doomed) delete l;
+}
 
 // Outcome of a connect attempt. A member, not a one-shot: paho-mqtt-cpp 1.2 calls on_success of
 // the connect token twice (upstream issue #322), so this object must outlive the client.
@@ -144,27 +191,36 @@ MqttLink::MqttLink(boost::asio::io_context& io, const config::Config& cfg, Topic
                    MqttHandlers handlers, std::string offline_status)
     : io_(io), cfg_(cfg), topics_(std::move(topics)), handlers_(std::move(handlers)),
       offline_status_(std::move(offline_status)), retry_timer_(io),
-      backoff_(cfg.broker.reconnect_min_s) {
+      backoff_(cfg.broker.reconnect_min_s), broker_port_(port_of(cfg.broker.uri)) {
     callback_ = std::make_unique<Callback>(io_, handlers_.on_message);
     connect_listener_ = std::make_unique<ConnectListener>(io_, cfg.broker.uses_tls());
+    make_client();
+}
+
+void MqttLink::make_client() {
     mqtt::create_options copts(MQTTVERSION_5);
     // Our outbox keeps events while disconnected; paho must not buffer them a second time.
     copts.set_send_while_disconnected(false);
     // Applies while connected too (TESTBED.md): keep it well above what we keep in flight.
-    copts.set_max_buffered_messages(std::max(1000, cfg.broker.max_inflight * 4));
-    client_ = std::make_unique<mqtt::async_client>(cfg.broker.uri, cfg.broker.client_id, copts,
+    copts.set_max_buffered_messages(std::max(1000, cfg_.broker.max_inflight * 4));
+    client_ = std::make_unique<mqtt::async_client>(cfg_.broker.uri, cfg_.broker.client_id, copts,
                                                    nullptr);
     client_->set_callback(*callback_);
 }
 
+void MqttLink::destroy_client() {
+    if (!client_) return;
+    try {
+        client_->disable_callbacks();
+    } catch (...) {
+    }
+    client_.reset();
+    pending_->release_all();
+}
+
 MqttLink::~MqttLink() {
     retry_timer_.cancel();
-    if (client_) {
-        try {
-            client_->disable_callbacks();
-        } catch (...) {
-        }
-    }
+    destroy_client();
 }
 
 void MqttLink::start() {
@@ -185,8 +241,6 @@ void MqttLink::connect() {
                        .properties(props)
                        .keep_alive_interval(std::chrono::seconds(b.keepalive_s))
                        .connect_timeout(std::chrono::seconds(b.connect_timeout_s))
-                       .automatic_reconnect(std::chrono::seconds(b.reconnect_min_s),
-                                            std::chrono::seconds(b.reconnect_max_s))
                        .max_inflight(b.max_inflight)
                        .will(mqtt::will_options(will));
     if (!b.username.empty()) builder.user_name(b.username);
@@ -198,9 +252,8 @@ void MqttLink::connect() {
         if (!b.key_file.empty()) ssl.private_key(b.key_file.string());
         ssl.enable_server_cert_auth(true);
         ssl.verify(true);
-        ssl.error_handler([](const std::string& err) {
-            logger("mqtt")->error("TLS: {}", err);
-        });
+        // No ssl error_handler: paho-mqtt-cpp 1.2 copies ssl_options without re-pointing the
+        // handler's context, and calling it crashed (seen with an untrusted server certificate).
         builder.ssl(ssl.finalize());
     }
     auto opts = builder.finalize();
@@ -244,16 +297,19 @@ void MqttLink::on_connected() {
     filters.insert(filters.end(), topics_.pool_subscriptions.begin(), topics_.pool_subscriptions.end());
     try {
         for (const auto& f : filters) {
-            auto* l = new OneShot([f](bool ok, const mqtt::token& tok) {
-                if (!ok)
-                    logger("mqtt")->error("subscribe failed topic={}: {}", f, mqtt::exception::reason_code_str(tok.get_reason_code()));
+            auto* l = new OneShot(pending_, [f](bool ok, const mqtt::token& tok) {
+                if (!ok && tok.get_return_code() == 0 && tok.get_reason_code() == 0)
+                    logger("mqtt")->warn("subscribe not confirmed topic={}: connection lost", f);
+                else if (!ok)
+                    logger("mqtt")->error("subscribe failed topic={}: {}", f,
+                                          mqtt::exception::reason_code_str(tok.get_reason_code()));
                 else
                     logger("mqtt")->debug("subscribed topic={}", f);
             });
             try {
                 client_->subscribe(f, 1, nullptr, *l);
             } catch (...) {
-                delete l;
+                l->cancel();
                 throw;
             }
         }
@@ -266,23 +322,47 @@ void MqttLink::on_connected() {
 void MqttLink::on_lost(const std::string& cause) {
     if (!connected_) return;
     connected_ = false;
-    logger("mqtt")->warn("connection lost uri={} cause=\"{}\"; reconnecting automatically",
-                         cfg_.broker.uri, cause.empty() ? "unknown" : cause);
+    logger("mqtt")->warn("connection lost uri={} cause=\"{}\"; reconnecting in {}s",
+                         cfg_.broker.uri, cause.empty() ? "unknown" : cause, backoff_.count());
     if (handlers_.disconnected) handlers_.disconnected(cause);
+    // A fresh client per connection: paho-mqtt-c 1.3 re-sends its in-flight QoS 1 messages after
+    // a reconnect from freed memory (upstream #1310/#1592; seen as events with garbage bytes).
+    // A new client has nothing in flight; the outbox re-sends every unacknowledged event itself,
+    // and the broker keeps our session (subscriptions, queued jobs) by client id.
+    retry_timer_.expires_after(backoff_);
+    retry_timer_.async_wait([w = weak_from_this()](const boost::system::error_code& ec) {
+        if (ec == boost::asio::error::operation_aborted) return;
+        auto self = w.lock();
+        if (!self || self->stopping_) return;
+        self->destroy_client();
+        self->make_client();
+        self->connecting_ = false;
+        self->connect();
+    });
+}
+
+void MqttLink::drop_connection() const {
+    int dropped = 0;
+    for_each_tcp_socket([&](int fd, int port) {
+        if (port != broker_port_) return;
+        ::shutdown(fd, SHUT_RDWR);
+        ++dropped;
+    });
+    logger("mqtt")->warn("dropped the broker connection to refuse a message sockets={}", dropped);
 }
 
 bool MqttLink::publish(const std::string& topic, const std::string& payload, bool retained,
                        std::function<void(bool ok)> done) {
     if (!connected_) return false;
     auto msg = mqtt::make_message(topic, payload, 1, retained);
-    auto* l = new OneShot([&io = io_, done = std::move(done)](bool ok, const mqtt::token&) {
+    auto* l = new OneShot(pending_, [&io = io_, done = std::move(done)](bool ok, const mqtt::token&) {
         if (done) boost::asio::post(io, [done, ok] { done(ok); });
     });
     try {
         client_->publish(msg, nullptr, *l);
         return true;
     } catch (const mqtt::exception& e) {
-        delete l;
+        l->cancel();
         logger("mqtt")->debug("publish not queued topic={}: {}", topic, e.what());
         return false;
     }

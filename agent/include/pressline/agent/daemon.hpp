@@ -18,7 +18,6 @@ enum ExitCode : int {
     exit_ok = 0,
     exit_failure = 1,        // the journal could not be opened, or another fatal error
     exit_bad_config = 2,     // the config file is invalid
-    exit_intake_blocked = 75 // stopped while the journal refused work (EX_TEMPFAIL)
 };
 
 class Daemon {

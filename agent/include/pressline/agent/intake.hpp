@@ -4,13 +4,15 @@
 //
 // Threads: on_job() and on_command() run on paho's callback thread and block until the
 // transaction has committed (fsync). If the journal cannot take it (disk full, outbox full, I/O
-// error) they keep retrying and never return without a commit: returning would acknowledge a
-// message that is not durable. The hooks are called on the same thread, after the commit; they
-// must only post work to the io_context.
+// error), returning would acknowledge a message that is not durable, and waiting would hold
+// paho's global lock (nothing could be published, not even the status saying why). So intake
+// calls `refuse`, which cuts the broker connection under paho's feet, and then returns: the
+// PUBACK cannot go out, the broker keeps the message and redelivers it after paho reconnects.
+// The hooks are called on the paho thread; except `refuse` they must only post work.
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
+#include <chrono>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -25,6 +27,7 @@ namespace pressline::agent {
 struct IntakeHooks {
     std::function<void()> events_appended;                      // new events in the outbox
     std::function<void(const std::string& reason)> blocked;     // intake cannot commit
+    std::function<void()> refuse;  // drop the broker connection now (no PUBACK may go out)
     std::function<void()> unblocked;                             // it can again
     std::function<void(bool draining)> drain_changed;
     // Validates the config file named in a reload_config command; returns the problems
@@ -42,14 +45,12 @@ public:
     void on_job(const std::string& topic, const std::string& payload);
     void on_command(const std::string& topic, const std::string& payload);
 
-    // Makes a blocked on_*() give up: the process must then exit without acknowledging.
-    // Returns true if a call was blocked at that moment. Any thread.
-    bool abandon();
     bool is_blocked() const { return blocked_.load(); }
 
 private:
-    // Commits `fn` (Admission::intake), retrying while the journal cannot take it.
-    void commit(const char* what, const std::string& key, const std::function<void(Tx&)>& fn);
+    // Commits `fn` (Admission::intake). Returns false, after refusing the message, when the
+    // journal cannot take it.
+    bool commit(const char* what, const std::string& key, const std::function<void(Tx&)>& fn);
     nlohmann::json execute(Tx& tx, const Command& cmd);
 
     Journal& journal_;
@@ -57,9 +58,7 @@ private:
     ParseLimits limits_;
     IntakeHooks hooks_;
     std::atomic<bool> blocked_{false};
-    std::mutex wait_mu_;
-    std::condition_variable wait_cv_;
-    bool abandoned_ = false;  // guarded by wait_mu_
+    std::chrono::steady_clock::time_point last_report_{};  // paho thread only
 };
 
 }  // namespace pressline::agent

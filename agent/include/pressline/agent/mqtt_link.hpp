@@ -10,7 +10,9 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_set>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -46,6 +48,16 @@ public:
 
     bool connected() const { return connected_; }
 
+    // The Last Will (retained offline status) for the next connection. A Will cannot change
+    // during a connection; refusing a message drops the connection, so a station whose intake
+    // is blocked shows that through its Will.
+    void set_offline_status(std::string status) { offline_status_ = std::move(status); }
+
+    // Cuts the TCP connection to the broker at once (shutdown of paho's socket), so that no
+    // further packet — in particular no PUBACK for the message being handled — can go out.
+    // paho notices, reports the loss and reconnects by itself. Any thread, also paho's.
+    void drop_connection() const;
+
     // QoS 1 publish. `done(ok)` runs on the io thread when the broker acknowledged (ok=true) or
     // the publish failed (ok=false). Returns false if it could not even be queued.
     bool publish(const std::string& topic, const std::string& payload, bool retained,
@@ -56,6 +68,14 @@ public:
 private:
     class Callback;
     class ConnectListener;
+    class OneShot;
+    struct Pending {  // listeners of operations not yet completed
+        std::mutex mu;
+        std::unordered_set<OneShot*> set;
+        void release_all();
+    };
+    void make_client();
+    void destroy_client();
     void connect();
     void schedule_retry(const std::string& why);
     void on_connected();
@@ -68,6 +88,7 @@ private:
     std::string offline_status_;
     std::unique_ptr<Callback> callback_;
     std::unique_ptr<ConnectListener> connect_listener_;
+    std::shared_ptr<Pending> pending_ = std::make_shared<Pending>();
     std::unique_ptr<mqtt::async_client> client_;
     boost::asio::steady_timer retry_timer_;
     std::chrono::seconds backoff_;
@@ -75,6 +96,7 @@ private:
     bool stopping_ = false;
     bool connecting_ = false;
     std::string last_failure_;
+    int broker_port_ = 0;  // to recognise paho's socket among ours
 };
 
 }  // namespace pressline::agent
