@@ -302,8 +302,12 @@ Journal::Journal(const std::filesystem::path& state_dir, JournalOptions options)
         exec("PRAGMA journal_mode = WAL");
         // FULL: in WAL mode every commit fsyncs the WAL, so a committed job survives power loss.
         exec("PRAGMA synchronous = FULL");
-        // Checkpoints run from housekeeping (checkpoint()), never inside an intake commit.
-        exec("PRAGMA wal_autocheckpoint = 0");
+        // The writer checkpoints itself every ~1000 WAL pages (~300 jobs). A checkpoint only on a
+        // worker (PASSIVE) cannot catch up with a continuous stream of commits, so the WAL never
+        // restarts and grows; every commit then extends the file and its fdatasync also has to
+        // commit ext4 metadata (perf: fsync_buffers_list, __sync_dirty_buffer). Measured with
+        // bench/intake/run.sh: that cost more than the occasional checkpoint in one commit.
+        exec("PRAGMA wal_autocheckpoint = 1000");
         exec("PRAGMA foreign_keys = ON");
         exec("PRAGMA temp_store = MEMORY");
         // Integrity check on open is quick for our sizes and refuses to run on a broken journal.
