@@ -233,33 +233,37 @@ void MqttLink::connect() {
     if (stopping_ || connecting_) return;
     connecting_ = true;
     const auto& b = cfg_.broker;
-    mqtt::properties props{{mqtt::property::SESSION_EXPIRY_INTERVAL, static_cast<int32_t>(b.session_expiry_s)}};
-    auto will = mqtt::message(topics_.status, offline_status_, 1, true);
-    auto builder = mqtt::connect_options_builder()
-                       .mqtt_version(MQTTVERSION_5)
-                       .clean_start(false)
-                       .properties(props)
-                       .keep_alive_interval(std::chrono::seconds(b.keepalive_s))
-                       .connect_timeout(std::chrono::seconds(b.connect_timeout_s))
-                       .max_inflight(b.max_inflight)
-                       .will(mqtt::will_options(will));
-    if (!b.username.empty()) builder.user_name(b.username);
-    if (!b.password.empty()) builder.password(b.password);
+    // Built in place in a member that outlives the connection: paho-mqtt-cpp 1.2 copies of
+    // connect_options keep pointing at the original's properties, will and ssl structures, and
+    // paho-mqtt-c reads them when it sends CONNECT, after connect() returned. A local builder
+    // left CONNECT to read freed memory (under ASan the session expiry came out wrong and the
+    // broker dropped the session; without ASan it worked by luck).
+    conn_opts_ = std::make_unique<mqtt::connect_options>();
+    auto& o = *conn_opts_;
+    o.set_mqtt_version(MQTTVERSION_5);
+    o.set_clean_start(false);
+    o.set_properties(mqtt::properties{
+        {mqtt::property::SESSION_EXPIRY_INTERVAL, static_cast<int32_t>(b.session_expiry_s)}});
+    o.set_keep_alive_interval(std::chrono::seconds(b.keepalive_s));
+    o.set_connect_timeout(std::chrono::seconds(b.connect_timeout_s));
+    o.set_max_inflight(b.max_inflight);
+    o.set_will(mqtt::will_options(topics_.status, offline_status_, 1, true));
+    if (!b.username.empty()) o.set_user_name(b.username);
+    if (!b.password.empty()) o.set_password(b.password);
     if (b.uses_tls()) {
-        auto ssl = mqtt::ssl_options_builder();
-        if (!b.ca_file.empty()) ssl.trust_store(b.ca_file.string());
-        if (!b.cert_file.empty()) ssl.key_store(b.cert_file.string());
-        if (!b.key_file.empty()) ssl.private_key(b.key_file.string());
-        ssl.enable_server_cert_auth(true);
-        ssl.verify(true);
-        // No ssl error_handler: paho-mqtt-cpp 1.2 copies ssl_options without re-pointing the
+        mqtt::ssl_options ssl;
+        if (!b.ca_file.empty()) ssl.set_trust_store(b.ca_file.string());
+        if (!b.cert_file.empty()) ssl.set_key_store(b.cert_file.string());
+        if (!b.key_file.empty()) ssl.set_private_key(b.key_file.string());
+        ssl.set_enable_server_cert_auth(true);
+        ssl.set_verify(true);
+        // No ssl error handler: paho-mqtt-cpp 1.2 copies ssl_options without re-pointing the
         // handler's context, and calling it crashed (seen with an untrusted server certificate).
-        builder.ssl(ssl.finalize());
+        o.set_ssl(std::move(ssl));
     }
-    auto opts = builder.finalize();
     logger("mqtt")->info("connecting uri={} client_id={} tls={}", b.uri, b.client_id, b.uses_tls());
     try {
-        client_->connect(opts, nullptr, *connect_listener_);
+        client_->connect(o, nullptr, *connect_listener_);
     } catch (const mqtt::exception& e) {
         connecting_ = false;
         schedule_retry(e.what());
@@ -280,7 +284,12 @@ void MqttLink::schedule_retry(const std::string& why) {
     backoff_ = std::min(backoff_ * 2, std::chrono::seconds(cfg_.broker.reconnect_max_s));
     retry_timer_.async_wait([w = weak_from_this()](const boost::system::error_code& ec) {
         if (ec == boost::asio::error::operation_aborted) return;
-        if (auto self = w.lock()) self->connect();
+        auto self = w.lock();
+        if (!self || self->stopping_) return;
+        self->destroy_client();  // a fresh client (and options) per attempt, as after a loss
+        self->make_client();
+        self->connecting_ = false;
+        self->connect();
     });
 }
 

@@ -22,6 +22,7 @@
 
 namespace mqtt {
 class async_client;
+class connect_options;
 }
 
 namespace pressline::agent {
@@ -89,6 +90,7 @@ private:
     std::unique_ptr<Callback> callback_;
     std::unique_ptr<ConnectListener> connect_listener_;
     std::shared_ptr<Pending> pending_ = std::make_shared<Pending>();
+    std::unique_ptr<mqtt::connect_options> conn_opts_;  // must outlive the connection (see .cpp)
     std::unique_ptr<mqtt::async_client> client_;
     boost::asio::steady_timer retry_timer_;
     std::chrono::seconds backoff_;
