@@ -88,7 +88,6 @@ struct Daemon::Impl {
     std::string blocked_reason;  // non-empty while intake is blocked
     bool checkpoint_armed = false;
     bool stopping = false;
-    int exit_code = exit_ok;
 
     explicit Impl(config::Config c) : cfg(std::move(c)) {}
 
@@ -342,7 +341,7 @@ struct Daemon::Impl {
         outbox->flush_deletes();
         link.reset();  // joins paho's threads: no callback runs after this
         workers.join();
-        return exit_code;
+        return exit_ok;
     }
 
     // ---- timers --------------------------------------------------------------------------

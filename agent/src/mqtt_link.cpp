@@ -280,13 +280,19 @@ void MqttLink::schedule_retry(const std::string& why) {
     } else {
         logger("mqtt")->debug("broker connection failed again: {}", why);
     }
-    retry_timer_.expires_after(backoff_);
+    const auto delay = backoff_;
     backoff_ = std::min(backoff_ * 2, std::chrono::seconds(cfg_.broker.reconnect_max_s));
+    reconnect_after(delay);
+}
+
+void MqttLink::reconnect_after(std::chrono::seconds delay) {
+    retry_timer_.expires_after(delay);
     retry_timer_.async_wait([w = weak_from_this()](const boost::system::error_code& ec) {
         if (ec == boost::asio::error::operation_aborted) return;
         auto self = w.lock();
         if (!self || self->stopping_) return;
-        self->destroy_client();  // a fresh client (and options) per attempt, as after a loss
+        // A fresh client (and options) per attempt: see on_lost() and connect().
+        self->destroy_client();
         self->make_client();
         self->connecting_ = false;
         self->connect();
@@ -338,16 +344,7 @@ void MqttLink::on_lost(const std::string& cause) {
     // a reconnect from freed memory (upstream #1310/#1592; seen as events with garbage bytes).
     // A new client has nothing in flight; the outbox re-sends every unacknowledged event itself,
     // and the broker keeps our session (subscriptions, queued jobs) by client id.
-    retry_timer_.expires_after(backoff_);
-    retry_timer_.async_wait([w = weak_from_this()](const boost::system::error_code& ec) {
-        if (ec == boost::asio::error::operation_aborted) return;
-        auto self = w.lock();
-        if (!self || self->stopping_) return;
-        self->destroy_client();
-        self->make_client();
-        self->connecting_ = false;
-        self->connect();
-    });
+    reconnect_after(backoff_);
 }
 
 void MqttLink::drop_connection() const {

@@ -79,6 +79,7 @@ private:
     void destroy_client();
     void connect();
     void schedule_retry(const std::string& why);
+    void reconnect_after(std::chrono::seconds delay);  // with a new client
     void on_connected();
     void on_lost(const std::string& cause);
 
