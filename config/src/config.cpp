@@ -26,10 +26,12 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <limits>
 #include <map>
+#include <set>
 #include <sstream>
 #include <system_error>
 #include <tuple>
@@ -38,6 +40,20 @@
 namespace pressline::config {
 
 namespace fs = std::filesystem;
+
+const Platen* Config::platen(std::string_view name) const {
+    auto it = platens.find(std::string(name));
+    return it == platens.end() ? nullptr : &it->second;
+}
+
+std::string color_class_of(const std::array<int, 3>& srgb) {
+    auto lin = [](int c) {
+        const double v = c / 255.0;
+        return v <= 0.04045 ? v / 12.92 : std::pow((v + 0.055) / 1.055, 2.4);
+    };
+    const double y = 0.2126 * lin(srgb[0]) + 0.7152 * lin(srgb[1]) + 0.0722 * lin(srgb[2]);
+    return y < 0.5 ? "dark" : "light";
+}
 
 bool Broker::uses_tls() const {
     return uri.starts_with("ssl://") || uri.starts_with("mqtts://");
@@ -75,9 +91,22 @@ const std::vector<SectionSchema>& schema() {
         {"storage", {"state_dir", "retention_hours", "outbox_max_events", "min_free_mb", "max_db_mb"}},
         {"intake", {"max_payload_bytes", "max_depth"}},
         {"log", {"level"}},
+        {"assets",
+         {"file_root", "allowed_hosts", "allow_private_addresses", "ca_file", "cache_dir",
+          "cache_max_mb", "max_mb", "max_megapixels", "connect_timeout_s", "timeout_s"}},
+        {"printing", {"retry_budget", "retry_backoff_s", "poll_min_ms", "poll_max_ms", "release"}},
+        {"scheduler", {"aging_minutes", "batch_window_minutes", "batch_max", "batch_max_wait_s"}},
+        {"platens", {}},          // a map: platen name -> {width_mm, height_mm}
+        {"garment_colors", {}},   // a map: colour name -> [r, g, b] or {srgb, class}
+        {"dtg_printers", {}},     // a list of printers (kDtgPrinterKeys)
     };
     return s;
 }
+
+const std::vector<std::string_view> kDtgPrinterKeys = {
+    "name", "driver", "server", "queue", "options", "hot_folder", "done_folder", "error_folder",
+    "result_folder", "completion", "rip_timeout_s", "platens", "garment_classes", "methods", "dpi",
+    "format"};
 
 std::vector<std::string_view> section_names() {
     std::vector<std::string_view> out;
@@ -274,6 +303,18 @@ private:
     void load_storage(const Section& s, Storage& out);
     void load_intake(const Section& s, Intake& out);
     void load_log(const Section& s, Log& out);
+    void load_assets(const Section& s, const Storage& storage, Assets& out);
+    void load_printing(const Section& s, Printing& out);
+    void load_scheduler(const Section& s, Scheduler& out);
+    void load_platens(const Section& top, Config& cfg);
+    void load_garment_colors(const Section& top, Config& cfg);
+    void load_dtg_printers(const Section& top, Config& cfg);
+    std::optional<bool> read_bool(const Section& s, std::string_view key);
+    std::optional<double> read_double(const Section& s, std::string_view key, double min, double max);
+    std::optional<std::vector<std::string>> read_string_list(const Section& s, std::string_view key,
+                                                             const std::vector<std::string_view>& allowed = {});
+    // The entries of a top-level map section ("platens:"), or nothing when absent/empty.
+    std::vector<Field> map_entries(const Section& top, std::string_view name);
 
     std::string file_;
     fs::path source_;
@@ -770,6 +811,337 @@ void Loader::load_log(const Section& s, Log& out) {
     error(f.value_pos(), f.path, std::move(msg));
 }
 
+
+std::optional<bool> Loader::read_bool(const Section& s, std::string_view key) {
+    const Field* f = s.find(key);
+    if (!f) return std::nullopt;
+    if (f->value.IsScalar()) {
+        const std::string& t = f->value.Scalar();
+        if (t == "true" || t == "yes" || t == "on") return true;
+        if (t == "false" || t == "no" || t == "off") return false;
+    }
+    error(f->value_pos(), f->path, fmt::format("expected true or false, got {}", describe(f->value)));
+    return std::nullopt;
+}
+
+std::optional<double> Loader::read_double(const Section& s, std::string_view key, double min,
+                                          double max) {
+    const Field* f = s.find(key);
+    if (!f) return std::nullopt;
+    if (f->value.IsScalar()) {
+        const std::string& t = f->value.Scalar();
+        double v = 0;
+        auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+        if (ec == std::errc() && ptr == t.data() + t.size()) {
+            if (v >= min && v <= max) return v;
+            error(f->value_pos(), f->path, fmt::format("must be between {} and {} (got {})", min, max, t));
+            return std::nullopt;
+        }
+    }
+    error(f->value_pos(), f->path, fmt::format("expected a number, got {}", describe(f->value)));
+    return std::nullopt;
+}
+
+std::optional<std::vector<std::string>> Loader::read_string_list(
+    const Section& s, std::string_view key, const std::vector<std::string_view>& allowed) {
+    const Field* f = s.find(key);
+    if (!f) return std::nullopt;
+    if (!f->value.IsSequence()) {
+        std::string msg = fmt::format("expected a list of strings, got {}", describe(f->value));
+        if (f->value.IsScalar()) msg += fmt::format("; write [{}] for a single entry", f->value.Scalar());
+        error(f->value_pos(), f->path, std::move(msg));
+        return std::nullopt;
+    }
+    std::vector<std::string> out;
+    bool ok = true;
+    for (std::size_t i = 0; i < f->value.size(); ++i) {
+        const YAML::Node item = f->value[i];
+        const std::string path = fmt::format("{}[{}]", f->path, i);
+        const Pos p = item.IsNull() ? f->value_pos() : pos_of(item.Mark());
+        if (!item.IsScalar() || item.Scalar().empty()) {
+            error(p, path, fmt::format("expected a non-empty string, got {}", describe(item)));
+            ok = false;
+            continue;
+        }
+        const std::string v = item.Scalar();
+        if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
+            std::string msg = fmt::format("unknown value '{}'; use one of {}", v, join(allowed));
+            if (auto near = closest(v, allowed)) msg = fmt::format("unknown value '{}'; did you mean '{}'?", v, *near);
+            error(p, path, std::move(msg));
+            ok = false;
+            continue;
+        }
+        if (std::find(out.begin(), out.end(), v) != out.end()) {
+            error(p, path, fmt::format("'{}' is listed twice", v));
+            ok = false;
+            continue;
+        }
+        out.push_back(v);
+    }
+    if (!ok) return std::nullopt;
+    return out;
+}
+
+std::vector<Field> Loader::map_entries(const Section& top, std::string_view name) {
+    const Field* f = top.find(name);
+    if (!f || f->value.IsNull()) return {};
+    if (!f->value.IsMap()) {
+        error(f->value_pos(), f->path, fmt::format("expected a map of names, got {}", describe(f->value)));
+        return {};
+    }
+    std::vector<Field> out;
+    std::set<std::string> seen;
+    for (auto it = f->value.begin(); it != f->value.end(); ++it) {
+        Field e{it->first, it->second, {}};
+        if (!e.key.IsScalar()) {
+            error(pos_of(e.key.Mark()), f->path, "names must be plain strings");
+            continue;
+        }
+        e.path = dotted(f->path, e.key.Scalar());
+        if (!seen.insert(e.key.Scalar()).second) {
+            error(e.key_pos(), e.path, "duplicate name; remove one of them");
+            continue;
+        }
+        out.push_back(std::move(e));
+    }
+    return out;
+}
+
+void Loader::load_assets(const Section& s, const Storage& storage, Assets& out) {
+    if (auto p = read_path(s, "file_root", false)) out.file_root = *p;
+    if (auto v = read_string_list(s, "allowed_hosts")) out.allowed_hosts = *v;
+    if (auto v = read_bool(s, "allow_private_addresses")) out.allow_private_addresses = *v;
+    if (auto p = read_path(s, "ca_file", false)) {
+        if (check_input_file(*s.find("ca_file"), *p, false)) out.ca_file = *p;
+    }
+    if (auto p = read_path(s, "cache_dir", false))
+        out.cache_dir = *p;
+    else if (!storage.state_dir.empty())
+        out.cache_dir = storage.state_dir / "assets";
+    if (auto v = read_int(s, "cache_max_mb", 16, 10'000'000)) out.cache_max_mb = *v;
+    if (auto v = read_int(s, "max_mb", 1, 100'000)) out.max_mb = *v;
+    if (auto v = read_int(s, "max_megapixels", 1, 10'000)) out.max_megapixels = *v;
+    if (auto v = read_int(s, "connect_timeout_s", 1, 300)) out.connect_timeout_s = static_cast<int>(*v);
+    if (auto v = read_int(s, "timeout_s", 1, 3600)) out.timeout_s = static_cast<int>(*v);
+}
+
+void Loader::load_printing(const Section& s, Printing& out) {
+    if (auto v = read_int(s, "retry_budget", 0, 100)) out.retry_budget = static_cast<int>(*v);
+    if (auto v = read_int(s, "retry_backoff_s", 0, 3600)) out.retry_backoff_s = static_cast<int>(*v);
+    if (auto v = read_int(s, "poll_min_ms", 10, 60'000)) out.poll_min_ms = static_cast<int>(*v);
+    if (auto v = read_int(s, "poll_max_ms", 10, 300'000)) out.poll_max_ms = static_cast<int>(*v);
+    if (out.poll_max_ms < out.poll_min_ms) {
+        const Field* f = s.find("poll_max_ms");
+        error(f ? f->value_pos() : s.pos, "printing.poll_max_ms",
+              fmt::format("must not be below printing.poll_min_ms ({})", out.poll_min_ms));
+    }
+    if (auto v = read_string(s, "release", false)) {
+        if (*v == "auto") out.release = *v;
+        else error(s.find("release")->value_pos(), "printing.release",
+                   fmt::format("unknown release mode '{}'; this version supports: auto", *v));
+    }
+}
+
+void Loader::load_scheduler(const Section& s, Scheduler& out) {
+    if (auto v = read_int(s, "aging_minutes", 0, 100'000)) out.aging_minutes = static_cast<int>(*v);
+    if (auto v = read_int(s, "batch_window_minutes", 0, 100'000)) out.batch_window_minutes = static_cast<int>(*v);
+    if (auto v = read_int(s, "batch_max", 1, 10'000)) out.batch_max = static_cast<int>(*v);
+    if (auto v = read_int(s, "batch_max_wait_s", 0, 1'000'000)) out.batch_max_wait_s = static_cast<int>(*v);
+}
+
+// "16x20" (inches, width x height) -> mm; nothing for other names.
+std::optional<std::pair<double, double>> inch_platen(std::string_view name) {
+    const auto x = name.find('x');
+    if (x == std::string_view::npos) return std::nullopt;
+    double w = 0, h = 0;
+    auto a = std::from_chars(name.data(), name.data() + x, w);
+    auto b = std::from_chars(name.data() + x + 1, name.data() + name.size(), h);
+    if (a.ec != std::errc() || a.ptr != name.data() + x || b.ec != std::errc() ||
+        b.ptr != name.data() + name.size() || w <= 0 || h <= 0 || w > 100 || h > 100)
+        return std::nullopt;
+    return std::pair{w * 25.4, h * 25.4};
+}
+
+void Loader::load_platens(const Section& top, Config& cfg) {
+    for (std::string_view n : {"16x20", "14x16", "16x18", "12x14", "10x12", "7x8", "4x4"}) {
+        auto mm = inch_platen(n);
+        cfg.platens[std::string(n)] = Platen{std::string(n), mm->first, mm->second};
+    }
+    for (const Field& e : map_entries(top, "platens")) {
+        if (!e.value.IsMap()) {
+            error(e.value_pos(), e.path, fmt::format("expected {{width_mm: W, height_mm: H}}, got {}", describe(e.value)));
+            continue;
+        }
+        const Section ps = read_map(e.value, e.path, pos_of(e.value.Mark()), {"width_mm", "height_mm"});
+        auto w = read_double(ps, "width_mm", 10, 2000);
+        auto h = read_double(ps, "height_mm", 10, 2000);
+        if (!ps.find("width_mm")) report_missing(ps, "width_mm");
+        if (!ps.find("height_mm")) report_missing(ps, "height_mm");
+        if (w && h) cfg.platens[e.key.Scalar()] = Platen{e.key.Scalar(), *w, *h};
+    }
+}
+
+void Loader::load_garment_colors(const Section& top, Config& cfg) {
+    const std::pair<std::string_view, std::array<int, 3>> defaults[] = {
+        {"white", {255, 255, 255}}, {"black", {20, 20, 22}},     {"navy", {31, 40, 66}},
+        {"heather_grey", {160, 160, 165}}, {"red", {190, 30, 45}}, {"royal_blue", {40, 70, 160}},
+        {"forest_green", {30, 75, 50}},    {"natural", {238, 230, 210}}, {"ash", {215, 215, 210}},
+        {"charcoal", {60, 60, 65}},        {"maroon", {95, 30, 40}},  {"pink", {245, 180, 200}},
+    };
+    for (const auto& [n, rgb] : defaults)
+        cfg.garment_colors[std::string(n)] = GarmentColor{std::string(n), rgb, color_class_of(rgb)};
+    auto read_rgb = [&](const YAML::Node& node, const std::string& path) -> std::optional<std::array<int, 3>> {
+        if (!node.IsSequence() || node.size() != 3) {
+            error(pos_of(node.Mark()), path, fmt::format("expected [r, g, b] with values 0-255, got {}", describe(node)));
+            return std::nullopt;
+        }
+        std::array<int, 3> rgb{};
+        for (std::size_t i = 0; i < 3; ++i) {
+            int v = -1;
+            const std::string t = node[i].IsScalar() ? node[i].Scalar() : "";
+            auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+            if (t.empty() || ec != std::errc() || ptr != t.data() + t.size() || v < 0 || v > 255) {
+                error(pos_of(node[i].Mark()), fmt::format("{}[{}]", path, i),
+                      fmt::format("expected an integer 0-255, got {}", describe(node[i])));
+                return std::nullopt;
+            }
+            rgb[i] = v;
+        }
+        return rgb;
+    };
+    for (const Field& e : map_entries(top, "garment_colors")) {
+        GarmentColor c{e.key.Scalar(), {}, {}};
+        if (e.value.IsSequence()) {
+            auto rgb = read_rgb(e.value, e.path);
+            if (!rgb) continue;
+            c.srgb = *rgb;
+            c.color_class = color_class_of(*rgb);
+        } else if (e.value.IsMap()) {
+            const Section cs = read_map(e.value, e.path, pos_of(e.value.Mark()), {"srgb", "class"});
+            const Field* rf = cs.find("srgb");
+            if (!rf) { report_missing(cs, "srgb"); continue; }
+            auto rgb = read_rgb(rf->value, rf->path);
+            if (!rgb) continue;
+            c.srgb = *rgb;
+            c.color_class = color_class_of(*rgb);
+            if (auto cls = read_string(cs, "class", false)) {
+                if (*cls != "light" && *cls != "dark") {
+                    error(cs.find("class")->value_pos(), cs.find("class")->path,
+                          fmt::format("unknown class '{}'; use light or dark", *cls));
+                    continue;
+                }
+                c.color_class = *cls;
+            }
+        } else {
+            error(e.value_pos(), e.path, fmt::format("expected [r, g, b] or {{srgb: [r, g, b], class: dark}}, got {}", describe(e.value)));
+            continue;
+        }
+        cfg.garment_colors[c.name] = c;
+    }
+}
+
+void Loader::load_dtg_printers(const Section& top, Config& cfg) {
+    const Field* f = top.find("dtg_printers");
+    if (!f || f->value.IsNull()) return;
+    if (!f->value.IsSequence()) {
+        error(f->value_pos(), f->path, fmt::format("expected a list of printers (- name: ...), got {}", describe(f->value)));
+        return;
+    }
+    std::map<std::string, int> names;
+    for (std::size_t i = 0; i < f->value.size(); ++i) {
+        const YAML::Node item = f->value[i];
+        const std::string path = fmt::format("dtg_printers[{}]", i);
+        if (!item.IsMap()) {
+            error(pos_of(item.Mark()), path, fmt::format("expected a map (name, driver, ...), got {}", describe(item)));
+            continue;
+        }
+        const Section ps = read_map(item, path, pos_of(item.Mark()), kDtgPrinterKeys);
+        DtgPrinter d;
+        if (auto v = read_string(ps, "name", true)) {
+            if (auto problem = topic_level_problem(*v)) {
+                error(ps.find("name")->value_pos(), ps.find("name")->path, *problem);
+            } else if (auto it = names.find(*v); it != names.end()) {
+                error(ps.find("name")->value_pos(), ps.find("name")->path,
+                      fmt::format("duplicate printer name '{}' (first given at line {})", *v, it->second));
+            } else {
+                names.emplace(*v, ps.find("name")->value_pos().line);
+                d.name = *v;
+            }
+        }
+        if (auto v = read_string(ps, "driver", false)) {
+            if (*v != "cups" && *v != "hotfolder")
+                error(ps.find("driver")->value_pos(), ps.find("driver")->path,
+                      fmt::format("unknown driver '{}'; use cups or hotfolder", *v));
+            else
+                d.driver = *v;
+        }
+        if (auto v = read_string(ps, "server", false)) d.server = *v;
+        if (auto v = read_string(ps, "queue", false)) d.queue = *v;
+        if (d.queue.empty()) d.queue = d.name;
+        if (const Field* of = ps.find("options")) {
+            if (!of->value.IsMap()) {
+                error(of->value_pos(), of->path, fmt::format("expected a map of IPP option names to values, got {}", describe(of->value)));
+            } else {
+                for (auto it = of->value.begin(); it != of->value.end(); ++it) {
+                    if (!it->first.IsScalar() || !it->second.IsScalar()) {
+                        error(pos_of(it->first.Mark()), of->path, "each option is `name: value` with plain strings");
+                        continue;
+                    }
+                    d.options[it->first.Scalar()] = it->second.Scalar();
+                }
+            }
+        }
+        for (auto [key, out] : {std::pair{"hot_folder", &d.hot_folder}, {"done_folder", &d.done_folder},
+                                {"error_folder", &d.error_folder}, {"result_folder", &d.result_folder}})
+            if (auto p = read_path(ps, key, false)) *out = *p;
+        if (auto v = read_string(ps, "completion", false)) {
+            if (*v != "consumed" && *v != "folders" && *v != "result_file")
+                error(ps.find("completion")->value_pos(), ps.find("completion")->path,
+                      fmt::format("unknown completion '{}'; use consumed, folders or result_file", *v));
+            else
+                d.completion = *v;
+        }
+        if (auto v = read_int(ps, "rip_timeout_s", 1, 86'400)) d.rip_timeout_s = static_cast<int>(*v);
+        if (d.driver == "hotfolder") {
+            if (d.hot_folder.empty()) report_missing(ps, "hot_folder");
+            if (d.completion == "folders" && d.done_folder.empty()) report_missing(ps, "done_folder");
+            if (d.completion == "folders" && d.error_folder.empty()) report_missing(ps, "error_folder");
+            if (d.completion == "result_file" && d.result_folder.empty()) report_missing(ps, "result_folder");
+        }
+        d.platens = {"16x20"};
+        if (auto v = read_string_list(ps, "platens")) {
+            bool ok = true;
+            const Field* pf = ps.find("platens");
+            for (std::size_t k = 0; k < v->size(); ++k) {
+                const std::string& n = (*v)[k];
+                if (cfg.platens.count(n)) continue;
+                if (auto mm = inch_platen(n)) {
+                    cfg.platens[n] = Platen{n, mm->first, mm->second};
+                    continue;
+                }
+                error(pos_of(pf->value[k].Mark()), fmt::format("{}[{}]", pf->path, k),
+                      fmt::format("unknown platen '{}'; define it under platens: (width_mm, height_mm) "
+                                  "or name it WxH in inches, e.g. 16x20", n));
+                ok = false;
+            }
+            if (ok) d.platens = *v;
+        }
+        d.garment_classes = {"light", "dark"};
+        if (auto v = read_string_list(ps, "garment_classes", {"light", "dark"})) d.garment_classes = *v;
+        d.methods = {"dtg"};
+        if (auto v = read_string_list(ps, "methods")) d.methods = *v;
+        if (auto v = read_int(ps, "dpi", 72, 2400)) d.dpi = static_cast<int>(*v);
+        if (auto v = read_string(ps, "format", false)) {
+            if (*v != "png" && *v != "jpeg" && *v != "pdf")
+                error(ps.find("format")->value_pos(), ps.find("format")->path,
+                      fmt::format("unknown format '{}'; use png, jpeg or pdf", *v));
+            else
+                d.format = *v;
+        }
+        cfg.dtg_printers.push_back(std::move(d));
+    }
+}
+
 // Whether 0-based line `line` of `text` has a tab in its leading whitespace.
 bool indented_with_tab(std::string_view text, int line) {
     if (line < 0) return false;
@@ -840,6 +1212,12 @@ LoadResult Loader::run(std::string_view text) {
     load_storage(storage, cfg.storage);
     load_intake(intake, cfg.intake);
     load_log(log, cfg.log);
+    load_assets(read_section(top, "assets"), cfg.storage, cfg.assets);
+    load_printing(read_section(top, "printing"), cfg.printing);
+    load_scheduler(read_section(top, "scheduler"), cfg.scheduler);
+    load_platens(top, cfg);
+    load_garment_colors(top, cfg);
+    load_dtg_printers(top, cfg);
 
     result.diagnostics = take_diagnostics();
     if (result.diagnostics.empty()) result.config = std::move(cfg);

@@ -155,7 +155,7 @@ TEST_F(ConfigTest, UnknownKeyWithoutCloseMatchListsKnownKeysOrItsSection) {
     EXPECT_EQ(one_error(std::string(kMinimal) + "colour: red\n"),
               at(8, 1,
                  "colour: unknown key; known keys at the top level: station, broker, mqtt, "
-                 "storage, intake, log"));
+                 "storage, intake, log, assets, printing, scheduler, platens, garment_colors, dtg_printers"));
     // A real key in the wrong section says where it belongs.
     EXPECT_EQ(one_error(std::string(kMinimal) + "  keepalive_s: 30\n"),
               at(8, 3,
@@ -354,11 +354,11 @@ TEST_F(ConfigTest, TopLevelMustBeAMap) {
     EXPECT_EQ(one_error("- station\n- broker\n"),
               at(1, 1,
                  "the top level must be a map of sections (station, broker, mqtt, storage, intake, "
-                 "log), got a list"));
+                 "log, assets, printing, scheduler, platens, garment_colors, dtg_printers), got a list"));
     EXPECT_EQ(one_error("hello\n"),
               at(1, 1,
                  "the top level must be a map of sections (station, broker, mqtt, storage, intake, "
-                 "log), got 'hello'"));
+                 "log, assets, printing, scheduler, platens, garment_colors, dtg_printers), got 'hello'"));
 }
 
 TEST_F(ConfigTest, YamlSyntaxErrorIsOneDiagnosticWithPosition) {
@@ -887,6 +887,94 @@ TEST(LoadStringTest, WithoutAFileNameUsesAPlaceholder) {
 }
 
 // ---- the shipped files ----
+
+
+// ---- printing: printers, platens, colours, assets, scheduler ----
+
+TEST_F(ConfigTest, PrintersWithDefaultsPlatensAndColours) {
+    const Config c = ok(std::string(kMinimal) + R"(dtg_printers:
+  - name: dtg-1
+    server: 127.0.0.1:8631
+    options: {print-quality: "5"}
+  - name: dtg-2
+    driver: hotfolder
+    hot_folder: rip/in
+    platens: [14x16, youth]
+    garment_classes: [light]
+    format: pdf
+platens:
+  youth: {width_mm: 250, height_mm: 300}
+garment_colors:
+  sand: [210, 190, 150]
+  slate: {srgb: [200, 200, 205], class: dark}
+)");
+    ASSERT_EQ(c.dtg_printers.size(), 2u);
+    const auto& a = c.dtg_printers[0];
+    EXPECT_EQ(a.driver, "cups");
+    EXPECT_EQ(a.queue, "dtg-1");  // defaults to the name
+    EXPECT_EQ(a.options.at("print-quality"), "5");
+    EXPECT_EQ(a.platens, std::vector<std::string>{"16x20"});
+    EXPECT_EQ(a.garment_classes, (std::vector<std::string>{"light", "dark"}));
+    EXPECT_EQ(a.dpi, 300);
+    EXPECT_EQ(a.format, "png");
+    const auto& b = c.dtg_printers[1];
+    EXPECT_EQ(b.hot_folder, dir_ / "rip/in");
+    EXPECT_EQ(b.completion, "consumed");
+    EXPECT_EQ(b.format, "pdf");
+    ASSERT_NE(c.platen("16x20"), nullptr);
+    EXPECT_DOUBLE_EQ(c.platen("16x20")->width_mm, 406.4);
+    EXPECT_DOUBLE_EQ(c.platen("16x20")->height_mm, 508.0);
+    ASSERT_NE(c.platen("youth"), nullptr);
+    EXPECT_DOUBLE_EQ(c.platen("youth")->width_mm, 250.0);
+    EXPECT_EQ(c.garment_colors.at("black").color_class, "dark");
+    EXPECT_EQ(c.garment_colors.at("white").color_class, "light");
+    EXPECT_EQ(c.garment_colors.at("sand").color_class, "light");
+    EXPECT_EQ(c.garment_colors.at("slate").color_class, "dark");  // class given overrides luminance
+    EXPECT_EQ(c.assets.cache_dir, dir_ / "state/assets");
+}
+
+TEST_F(ConfigTest, PrinterMistakesAreNamedByPath) {
+    const LoadResult r = load(std::string(kMinimal) + R"(dtg_printers:
+  - name: dtg-1
+    driver: ipp
+    platens: [huge]
+    garment_classes: [drak]
+  - name: dtg-1
+    driver: hotfolder
+    completion: folders
+    colour: red
+)");
+    const std::string all = dump(r);
+    EXPECT_NE(all.find("dtg_printers[0].driver: unknown driver 'ipp'; use cups or hotfolder"), std::string::npos) << all;
+    EXPECT_NE(all.find("dtg_printers[0].platens[0]: unknown platen 'huge'"), std::string::npos) << all;
+    EXPECT_NE(all.find("dtg_printers[0].garment_classes[0]: unknown value 'drak'; did you mean 'dark'?"), std::string::npos) << all;
+    EXPECT_NE(all.find("dtg_printers[1].name: duplicate printer name 'dtg-1'"), std::string::npos) << all;
+    EXPECT_NE(all.find("dtg_printers[1].hot_folder: required key is missing"), std::string::npos) << all;
+    EXPECT_NE(all.find("dtg_printers[1].done_folder: required key is missing"), std::string::npos) << all;
+    EXPECT_NE(all.find("dtg_printers[1].colour: unknown key"), std::string::npos) << all;
+}
+
+TEST_F(ConfigTest, AssetsPrintingAndSchedulerRanges) {
+    const LoadResult r = load(std::string(kMinimal) + R"(assets:
+  allowed_hosts: assets.example.com
+  allow_private_addresses: maybe
+printing:
+  poll_min_ms: 500
+  poll_max_ms: 100
+  release: scan
+scheduler:
+  batch_max: 0
+garment_colors:
+  odd: [1, 2, 300]
+)");
+    const std::string all = dump(r);
+    EXPECT_NE(all.find("assets.allowed_hosts: expected a list of strings, got 'assets.example.com'; write [assets.example.com]"), std::string::npos) << all;
+    EXPECT_NE(all.find("assets.allow_private_addresses: expected true or false, got 'maybe'"), std::string::npos) << all;
+    EXPECT_NE(all.find("printing.poll_max_ms: must not be below printing.poll_min_ms (500)"), std::string::npos) << all;
+    EXPECT_NE(all.find("printing.release: unknown release mode 'scan'"), std::string::npos) << all;
+    EXPECT_NE(all.find("scheduler.batch_max: must be between 1 and 10000 (got 0)"), std::string::npos) << all;
+    EXPECT_NE(all.find("garment_colors.odd[2]: expected an integer 0-255, got '300'"), std::string::npos) << all;
+}
 
 TEST(ShippedConfigTest, DemoLoads) {
     const fs::path demo = repo_root() / "config/demo.yaml";

@@ -5,8 +5,10 @@
 // Thread-safety: the functions here are pure and may be called from any thread.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -60,6 +62,69 @@ struct Log {
     std::string level = "info";       // log.level: trace, debug, info, warn, error
 };
 
+// Where artwork may come from and how it is checked (config/README.md "assets").
+struct Assets {
+    std::filesystem::path file_root;          // assets.file_root: file:// URIs must lie inside (none: file:// refused)
+    std::vector<std::string> allowed_hosts;   // assets.allowed_hosts: https:// hosts ("*.example.com" allowed)
+    bool allow_private_addresses = false;     // assets.allow_private_addresses: loopback, RFC 1918, link-local
+    std::filesystem::path ca_file;            // assets.ca_file: extra CA bundle for https
+    std::filesystem::path cache_dir;          // assets.cache_dir (default {state_dir}/assets)
+    std::int64_t cache_max_mb = 2048;         // assets.cache_max_mb: LRU eviction beyond this
+    std::int64_t max_mb = 200;                // assets.max_mb: one artwork file at most
+    std::int64_t max_megapixels = 120;        // assets.max_megapixels: refused before decoding
+    int connect_timeout_s = 10;               // assets.connect_timeout_s
+    int timeout_s = 120;                      // assets.timeout_s: whole download
+};
+
+// How attempts are released and followed (config/README.md "printing").
+struct Printing {
+    int retry_budget = 3;                     // printing.retry_budget: tries of one attempt that provably did not print
+    int retry_backoff_s = 10;                 // printing.retry_backoff_s: first wait, doubled per retry
+    int poll_min_ms = 100;                    // printing.poll_min_ms: first status poll after a hand-off
+    int poll_max_ms = 2000;                   // printing.poll_max_ms: poll interval grows up to this
+    std::string release = "auto";             // printing.release: auto (operator_scan planned)
+};
+
+// Release order and batching (agent/include/pressline/agent/scheduler.hpp has the rules).
+struct Scheduler {
+    int aging_minutes = 240;                  // scheduler.aging_minutes: 0 = no aging
+    int batch_window_minutes = 120;           // scheduler.batch_window_minutes: 0 = no batching
+    int batch_max = 6;                        // scheduler.batch_max
+    int batch_max_wait_s = 900;               // scheduler.batch_max_wait_s
+};
+
+struct Platen {
+    std::string name;
+    double width_mm = 0;
+    double height_mm = 0;
+};
+
+struct GarmentColor {
+    std::string name;
+    std::array<int, 3> srgb{};                // 0-255
+    std::string color_class;                  // light | dark (dark needs white underbase)
+};
+
+// One DTG printer (config/README.md "dtg_printers").
+struct DtgPrinter {
+    std::string name;                         // device name in events and topics
+    std::string driver = "cups";              // cups | hotfolder
+    // cups
+    std::string server;                       // CUPS server "host:port" or socket path (default: the system's)
+    std::string queue;                        // CUPS queue (default: the name)
+    std::map<std::string, std::string> options;  // extra IPP job options (vendor options...)
+    // hotfolder
+    std::filesystem::path hot_folder, done_folder, error_folder, result_folder;
+    std::string completion = "consumed";      // consumed | folders | result_file
+    int rip_timeout_s = 600;
+    // what it can print
+    std::vector<std::string> platens;         // platen names (default: 16x20)
+    std::vector<std::string> garment_classes; // light, dark (default both)
+    std::vector<std::string> methods;         // default dtg
+    int dpi = 300;
+    std::string format = "png";               // print file: png | jpeg | pdf
+};
+
 struct Config {
     std::filesystem::path source;     // the file this was loaded from
     Station station;
@@ -68,7 +133,18 @@ struct Config {
     Storage storage;
     Intake intake;
     Log log;
+    Assets assets;
+    Printing printing;
+    Scheduler scheduler;
+    std::map<std::string, Platen> platens;          // platens: defaults + the file's
+    std::map<std::string, GarmentColor> garment_colors;  // garment_colors: defaults + the file's
+    std::vector<DtgPrinter> dtg_printers;           // dtg_printers
+
+    const Platen* platen(std::string_view name) const;
 };
+
+// The colour class of an sRGB garment colour: "dark" below a relative luminance of 0.5.
+std::string color_class_of(const std::array<int, 3>& srgb);
 
 // One problem in a config file. line/column are 1-based; 0 when unknown (e.g. missing file).
 struct Diagnostic {
