@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <csignal>
+#include <map>
 #include <mutex>
 
 #include <fmt/format.h>
@@ -19,6 +20,7 @@
 #include "pressline/agent/log.hpp"
 #include "pressline/agent/mqtt_link.hpp"
 #include "pressline/agent/outbox.hpp"
+#include "pressline/agent/printing.hpp"
 #include "pressline/agent/topics.hpp"
 
 #ifndef PRESSLINE_VERSION
@@ -74,6 +76,8 @@ struct Daemon::Impl {
     std::unique_ptr<Intake> intake;
     asio::thread_pool workers{2};
     std::shared_ptr<Outbox> outbox;
+    std::unique_ptr<PrintFlow> printing;  // io thread; its pool work holds its own state alive
+    std::map<std::string, std::string> device_status;  // device -> retained status payload
     std::shared_ptr<MqttLink> link;
     std::mutex link_mu;                   // guards link_for_paho (read on paho's thread)
     std::weak_ptr<MqttLink> link_for_paho;
@@ -138,6 +142,13 @@ struct Daemon::Impl {
         log->info("journal open path={} schema={} last_seq={} outbox={}", journal->path().string(),
                   Journal::schema_version(), journal->last_sequence(), journal->outbox_count());
 
+        try {
+            printing = std::make_unique<PrintFlow>(io, workers, *journal, cfg, make_printing_hooks());
+        } catch (const std::exception& e) {
+            log->critical("cannot set up printing: {}", e.what());
+            sd_notifyf(0, "STATUS=printing set-up failed: %s", e.what());
+            return exit_failure;
+        }
         intake = std::make_unique<Intake>(*journal, parse_limits(cfg), make_hooks());
         outbox = std::make_shared<Outbox>(io, workers, *journal, cfg.broker.max_inflight);
         try {
@@ -155,6 +166,7 @@ struct Daemon::Impl {
         signals.add(SIGHUP);
         wait_signal();
         start_link();
+        printing->start();
         start_watchdog();
         schedule_prune(1min);
 
@@ -166,6 +178,20 @@ struct Daemon::Impl {
                   cfg.storage.state_dir.string());
         io.run();
         return finish();
+    }
+
+    PrintingHooks make_printing_hooks() {
+        PrintingHooks h;
+        h.events_appended = [this] {
+            if (outbox) outbox->kick();
+            schedule_checkpoint();
+        };
+        h.device_status = [this](const std::string& device, const std::string& payload) {
+            device_status[device] = payload;
+            if (link && link->connected())
+                link->publish(link->topics().device_status_prefix + device + "/status", payload, true, nullptr);
+        };
+        return h;
     }
 
     IntakeHooks make_hooks() {
@@ -194,9 +220,22 @@ struct Daemon::Impl {
                 publish_status();
             });
         };
+        h.job_changed = [this](const std::string& job_id) {
+            asio::post(io, [this, job_id] {
+                if (printing) printing->job_changed(job_id);
+            });
+        };
+        // The device list is fixed for the daemon's life: safe to read from paho's thread.
+        h.device_known = [this](const std::string& device) { return printing && printing->has_device(device); };
+        h.device_paused = [this](const std::string& device, bool paused) {
+            asio::post(io, [this, device, paused] {
+                if (printing) printing->set_paused(device, paused);
+            });
+        };
         h.drain_changed = [this](bool d) {
             asio::post(io, [this, d] {
                 draining = d;
+                if (printing) printing->set_draining(d);
                 logger("daemon")->info("intake {}", d ? "draining" : "open");
                 publish_status();
             });
@@ -216,6 +255,8 @@ struct Daemon::Impl {
         MqttHandlers handlers;
         handlers.connected = [this] {
             publish_status();
+            for (const auto& [device, payload] : device_status)
+                link->publish(link->topics().device_status_prefix + device + "/status", payload, true, nullptr);
             outbox->on_connected();
         };
         handlers.disconnected = [this](const std::string&) {
@@ -299,6 +340,7 @@ struct Daemon::Impl {
         stopping = true;
         sd_notify(0, "STOPPING=1");
         auto log = logger("daemon");
+        if (printing) printing->stop();
         if (intake->is_blocked())
             log->warn("stopping while intake is blocked ({}); the refused message stays at the "
                       "broker", blocked_reason);
@@ -341,6 +383,7 @@ struct Daemon::Impl {
         outbox->flush_deletes();
         link.reset();  // joins paho's threads: no callback runs after this
         workers.join();
+        printing.reset();
         return exit_ok;
     }
 

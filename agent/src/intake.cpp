@@ -125,10 +125,12 @@ void Intake::on_job(const std::string& topic, const std::string& payload) {
                    {{"order_id", job.order_id}, {"priority", job.priority}, {"topic", topic}}});
     });
     if (!committed) return;
-    if (duplicate)
+    if (duplicate) {
         log->info("job duplicate job_id={} conflict={}", job.job_id, conflict);
-    else
+    } else {
         log->info("job accepted job_id={} order_id={} priority={}", job.job_id, job.order_id, job.priority);
+        if (hooks_.job_changed) hooks_.job_changed(job.job_id);
+    }
 }
 
 nlohmann::json Intake::execute(Tx& tx, const Command& cmd) {
@@ -166,6 +168,43 @@ nlohmann::json Intake::execute(Tx& tx, const Command& cmd) {
         tx.set_meta("draining", drain ? "1" : "0");
         ok(drain ? "draining: jobs are still accepted durably; nothing new is released to production"
                  : "resumed: jobs are released to production again");
+    } else if (cmd.type == "reprint") {
+        const auto job_id = cmd.json.at("job_id").get<std::string>();
+        const auto what = cmd.json.value("what", std::string("garment"));
+        result["job_id"] = job_id;
+        result["what"] = what;
+        auto job = tx.job(job_id);
+        if (!job) {
+            error("unknown_job", "no job " + job_id + " at this station");
+        } else if (what != "garment") {
+            error("not_supported", "reprint of a " + what + " is not supported by this agent version");
+        } else if (job->state != JobState::printed && job->state != JobState::qa_failed &&
+                   job->state != JobState::qa_passed && job->state != JobState::held) {
+            error("not_reprintable", "job " + job_id + " is " + std::string(to_string(job->state)) +
+                                         "; a garment can be reprinted once it has printed");
+        } else {
+            const int attempt = job->attempt + 1;
+            tx.start_attempt(job_id, attempt);
+            tx.transition(job_id, JobState::queued, "reprint by command " + cmd.command_id,
+                          {"job.reprint", job_id,
+                           {{"order_id", job->order_id}, {"attempt", attempt},
+                            {"previous_state", std::string(to_string(job->state))},
+                            {"command_id", cmd.command_id}}});
+            result["attempt"] = attempt;
+            ok("job " + job_id + " queued again as attempt " + std::to_string(attempt));
+        }
+    } else if (cmd.type == "pause_device" || cmd.type == "resume_device") {
+        const auto device = cmd.json.at("device").get<std::string>();
+        const bool pause = cmd.type == "pause_device";
+        result["device"] = device;
+        if (!hooks_.device_known || !hooks_.device_known(device)) {
+            error("unknown_device", "no device " + device + " at this station");
+        } else {
+            tx.set_meta("paused:" + device, pause ? "1" : "0");
+            ok(pause ? "device " + device + " paused: nothing new is released to it; a garment in "
+                       "hand finishes"
+                     : "device " + device + " resumed");
+        }
     } else if (cmd.type == "reload_config") {
         auto problems = hooks_.reload_config ? hooks_.reload_config()
                                              : std::vector<std::string>{"reload not available"};
@@ -226,6 +265,11 @@ void Intake::on_command(const std::string& topic, const std::string& payload) {
     log->info("command {} command_id={} status={} repeated={} message=\"{}\"", cmd.type,
               cmd.command_id, result.value("status", ""), repeated, result.value("message", ""));
     if (drain_now && hooks_.drain_changed) hooks_.drain_changed(*drain_now);
+    if (repeated || result.value("status", "") != "ok") return;
+    if ((cmd.type == "cancel" || cmd.type == "reprint") && hooks_.job_changed)
+        hooks_.job_changed(cmd.json.at("job_id").get<std::string>());
+    if ((cmd.type == "pause_device" || cmd.type == "resume_device") && hooks_.device_paused)
+        hooks_.device_paused(cmd.json.at("device").get<std::string>(), cmd.type == "pause_device");
 }
 
 }  // namespace pressline::agent

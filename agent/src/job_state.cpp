@@ -47,10 +47,11 @@ bool can_transition(JobState from, JobState to) {
         case S::preparing: return to == S::queued;
         case S::queued: return to == S::printing;
         case S::printing: return to == S::printed || to == S::queued;  // failover: new try
-        case S::printed: return to == S::inspecting || to == S::labeling;
+        case S::printed:  // reprint: a new attempt
+            return to == S::inspecting || to == S::labeling || to == S::queued;
         case S::inspecting: return to == S::qa_passed || to == S::qa_failed;
         case S::qa_failed: return to == S::queued;  // reprint: attempt + 1
-        case S::qa_passed: return to == S::labeling;
+        case S::qa_passed: return to == S::labeling || to == S::queued;  // reprint
         case S::held: return to == S::queued || to == S::qa_passed || to == S::qa_failed ||
                              to == S::printed || to == S::labeling;
         case S::labeling: return to == S::completed;

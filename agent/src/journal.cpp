@@ -227,7 +227,7 @@ std::int64_t Tx::transition(const std::string& job_id, JobState to, const std::s
     if (!can_transition(cur->state, to))
         throw std::logic_error(fmt::format("job {}: {} -> {} is not a lifecycle transition", job_id,
                                            to_string(cur->state), to_string(to)));
-    const auto seq = append(event);
+    const std::int64_t seq = event.type.empty() ? 0 : append(event);
     Stmt st(*j_.cache_,
             "UPDATE jobs SET state = ?, updated_ms = ?, reason = ?, finished_ms = ? WHERE job_id = ?");
     st.bind(1, std::string(to_string(to))).bind(2, now_ms_);
@@ -239,8 +239,62 @@ std::int64_t Tx::transition(const std::string& job_id, JobState to, const std::s
             "VALUES (?,?,?,?,?,?)");
     tr.bind(1, job_id).bind(2, std::string(to_string(cur->state))).bind(3, std::string(to_string(to)));
     if (reason.empty()) tr.bind_null(4); else tr.bind(4, reason);
-    tr.bind(5, now_ms_).bind(6, seq).run();
+    tr.bind(5, now_ms_);
+    if (seq == 0) tr.bind_null(6); else tr.bind(6, seq);
+    tr.run();
     return seq;
+}
+
+void Tx::start_attempt(const std::string& job_id, int attempt) {
+    Stmt st(*j_.cache_, "UPDATE jobs SET attempt = ?, updated_ms = ? WHERE job_id = ?");
+    st.bind(1, std::int64_t{attempt}).bind(2, now_ms_).bind(3, job_id).run();
+    Stmt at(*j_.cache_,
+            "INSERT OR IGNORE INTO attempts(job_id, attempt, state, created_ms) VALUES (?,?,?,?)");
+    at.bind(1, job_id).bind(2, std::int64_t{attempt}).bind(3, std::string("open")).bind(4, now_ms_).run();
+}
+
+int Tx::insert_try(const std::string& job_id, int attempt, const std::string& device) {
+    int next = 1;
+    {
+        Stmt st(*j_.cache_, "SELECT COALESCE(MAX(try), 0) FROM tries WHERE job_id = ? AND attempt = ?");
+        st.bind(1, job_id).bind(2, std::int64_t{attempt});
+        if (st.step()) next = static_cast<int>(st.int64(0)) + 1;
+    }
+    Stmt ins(*j_.cache_,
+             "INSERT INTO tries(job_id, attempt, try, device, state, created_ms, updated_ms) "
+             "VALUES (?,?,?,?,?,?,?)");
+    ins.bind(1, job_id).bind(2, std::int64_t{attempt}).bind(3, std::int64_t{next}).bind(4, device);
+    ins.bind(5, std::string("recorded")).bind(6, now_ms_).bind(7, now_ms_).run();
+    return next;
+}
+
+void Tx::update_try(const std::string& job_id, int attempt, int try_no, const std::string& state,
+                    const std::string& device_job) {
+    Stmt st(*j_.cache_,
+            "UPDATE tries SET state = ?, device_job = COALESCE(?, device_job), updated_ms = ? "
+            "WHERE job_id = ? AND attempt = ? AND try = ?");
+    st.bind(1, state);
+    if (device_job.empty()) st.bind_null(2); else st.bind(2, device_job);
+    st.bind(3, now_ms_).bind(4, job_id).bind(5, std::int64_t{attempt}).bind(6, std::int64_t{try_no}).run();
+}
+
+namespace {
+constexpr const char* kTryColumns =
+    "SELECT job_id, attempt, try, device, COALESCE(device_job, ''), state, created_ms, updated_ms "
+    "FROM tries ";
+TryRow try_row(const Stmt& st) {
+    return TryRow{st.text(0), static_cast<int>(st.int64(1)), static_cast<int>(st.int64(2)),
+                  st.text(3), st.text(4), st.text(5), st.int64(6), st.int64(7)};
+}
+}  // namespace
+
+std::vector<TryRow> Tx::tries(const std::string& job_id, int attempt) {
+    static const std::string sql = std::string(kTryColumns) + "WHERE job_id = ? AND attempt = ? ORDER BY try";
+    Stmt st(*j_.cache_, sql.c_str());
+    st.bind(1, job_id).bind(2, std::int64_t{attempt});
+    std::vector<TryRow> out;
+    while (st.step()) out.push_back(try_row(st));
+    return out;
 }
 
 std::optional<CommandRow> Tx::command(const std::string& command_id) {
@@ -502,6 +556,26 @@ std::vector<JobRow> Journal::jobs_in_state(JobState state) {
     for (const auto& id : ids)
         if (auto r = job(id)) rows.push_back(std::move(*r));
     return rows;
+}
+
+std::vector<TryRow> Journal::open_tries() {
+    static const std::string sql = std::string(kTryColumns) +
+        "WHERE state IN ('recorded', 'created', 'handed_over') ORDER BY created_ms, job_id";
+    std::lock_guard lock(mu_);
+    Stmt st(*cache_, sql.c_str());
+    std::vector<TryRow> out;
+    while (st.step()) out.push_back(try_row(st));
+    return out;
+}
+
+std::vector<TryRow> Journal::tries(const std::string& job_id) {
+    static const std::string sql = std::string(kTryColumns) + "WHERE job_id = ? ORDER BY attempt, try";
+    std::lock_guard lock(mu_);
+    Stmt st(*cache_, sql.c_str());
+    st.bind(1, job_id);
+    std::vector<TryRow> out;
+    while (st.step()) out.push_back(try_row(st));
+    return out;
 }
 
 std::optional<std::string> Journal::meta(const std::string& key) {

@@ -30,6 +30,11 @@ struct IntakeHooks {
     std::function<void()> refuse;  // drop the broker connection now (no PUBACK may go out)
     std::function<void()> unblocked;                             // it can again
     std::function<void(bool draining)> drain_changed;
+    // A job's state changed through intake (accepted, cancelled, reprint): the pipeline looks.
+    std::function<void(const std::string& job_id)> job_changed;
+    // Whether a device of this name is configured (pause_device / resume_device).
+    std::function<bool(const std::string& device)> device_known;
+    std::function<void(const std::string& device, bool paused)> device_paused;
     // Validates the config file named in a reload_config command; returns the problems
     // (empty when valid, and then a reload has been scheduled).
     std::function<std::vector<std::string>()> reload_config;

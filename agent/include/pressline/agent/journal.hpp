@@ -66,6 +66,21 @@ struct JobRow {
     bool pruned = false;
 };
 
+// One hand-off of an attempt to a device (ARCHITECTURE.md: attempt = garment, try = hand-off).
+// States: recorded (before the hand-off) -> created (the device job exists) -> handed_over (the
+// document is with the device) -> done | failed (provably not printed) | uncertain (a person
+// decides) | withdrawn (cancelled by us before it printed).
+struct TryRow {
+    std::string job_id;
+    int attempt = 0;
+    int try_no = 0;
+    std::string device;
+    std::string device_job;  // e.g. the CUPS job id; empty until known
+    std::string state;
+    std::int64_t created_ms = 0;
+    std::int64_t updated_ms = 0;
+};
+
 struct OutboxRow {
     std::int64_t seq = 0;
     std::string topic;
@@ -84,9 +99,17 @@ public:
     std::optional<JobRow> job(const std::string& job_id);
     void insert_job(const JobRow& row);
     // Moves a job to `to` if the lifecycle allows it (std::logic_error otherwise), records the
-    // transition and appends `event`. Returns the event's sequence.
+    // transition and appends `event` (none when its type is empty). Returns the event's
+    // sequence (0 without an event).
     std::int64_t transition(const std::string& job_id, JobState to, const std::string& reason,
                             const EventSpec& event);
+    // Sets the job's current attempt (a new garment) and records it.
+    void start_attempt(const std::string& job_id, int attempt);
+    // Records a new try of the job's attempt on `device` (state "recorded"); returns its number.
+    int insert_try(const std::string& job_id, int attempt, const std::string& device);
+    void update_try(const std::string& job_id, int attempt, int try_no, const std::string& state,
+                    const std::string& device_job = {});
+    std::vector<TryRow> tries(const std::string& job_id, int attempt);
     std::optional<CommandRow> command(const std::string& command_id);
     void insert_command(const CommandRow& row);
     std::optional<std::string> meta(const std::string& key);
@@ -136,6 +159,9 @@ public:
     // Read-only views (for the CLI and tests).
     std::optional<JobRow> job(const std::string& job_id);
     std::vector<JobRow> jobs_in_state(JobState state);
+    // Tries whose outcome is not settled (recorded, created, handed_over), oldest first.
+    std::vector<TryRow> open_tries();
+    std::vector<TryRow> tries(const std::string& job_id);
     std::optional<std::string> meta(const std::string& key);
 
     // Housekeeping, off the intake's critical path (call from a worker thread).
