@@ -89,6 +89,7 @@ void Agent::start(bool write) {
     }
     SpawnOptions o;
     o.argv = {pressline_binary().string(), "run", "--config", config_path_.string()};
+    o.extra_env = env_;
     o.stdout_path = log_path_;
     o.stderr_path = log_path_;
     o.append = true;

@@ -66,6 +66,8 @@ public:
 
     // `pressline run --config FILE`. Writes the config first unless `write` is false.
     void start(bool write = true);
+    // Extra environment ("NAME=value") for the next runs, e.g. PRESSLINE_CRASH_AT.
+    std::vector<std::string>& env() { return env_; }
     bool running();
     bool signal(int sig);
     // SIGTERM and wait; returns the exit status (nullopt: still running after `timeout`).
@@ -86,6 +88,7 @@ public:
                        std::chrono::milliseconds timeout = kWait, std::size_t offset = 0);
 
 private:
+    std::vector<std::string> env_;
     std::filesystem::path dir_;
     AgentConfig config_;
     std::filesystem::path config_path_;
