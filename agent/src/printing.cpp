@@ -168,6 +168,7 @@ struct InFlight {
     dtg::HandOff handoff;
     bool held = false;        // the job was held while this try is still followed
     int poll_ms = 0;
+    std::int64_t offline_since_ms = 0;  // the printer is offline while this try waits
 };
 
 }  // namespace
@@ -184,6 +185,9 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
         bool paused = false;         // pause_device
         bool reconciled = false;
         int idle_poll_ms = 0;        // backoff while waiting for the printer to become ready
+        // After a try was withdrawn because the printer was unreachable, CUPS reports the
+        // printer idle again without knowing more: nothing is released to it until then.
+        std::int64_t quarantine_until_ms = 0;
         std::optional<InFlight> flight;
     };
 
@@ -559,6 +563,11 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
             arm_retry_timer();
             return;
         }
+        if (now < d.quarantine_until_ms) {
+            auto self = shared_from_this();
+            arm(d, static_cast<int>(d.quarantine_until_ms - now) + 5, [self, &d] { self->pump(d); });
+            return;
+        }
         // Ask the printer before releasing (the only request made while nothing is in flight,
         // and only when there is work for it).
         d.op_running = true;
@@ -748,6 +757,17 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
             default:
                 break;
         }
+        // Waiting or printing on a printer the spooler cannot reach: after printing.failover_after_s
+        // withdraw it; if it never reached the printer (0 impressions) that is proof it did
+        // not print, and the attempt gets a new try (on whichever printer is ready).
+        if (d.status_known && d.status.state == dtg::State::offline && st.impressions <= 0) {
+            const auto now = wall_ms();
+            if (f.offline_since_ms == 0) f.offline_since_ms = now;
+            if (now - f.offline_since_ms >= std::int64_t{cfg.printing.failover_after_s} * 1000)
+                return withdraw_for_failover(d);
+        } else {
+            f.offline_since_ms = 0;
+        }
         // Waiting or printing: a device fault while it is in hand holds the job (did it print?).
         if (d.status_known && d.status.state == dtg::State::error && !f.held)
             hold_flight(d, "device_fault",
@@ -850,6 +870,31 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
                 }
                 self->hold_flight(d, "print_outcome_uncertain",
                                   r ? "could not withdraw an incomplete device job" : r.error->message, true);
+            });
+        });
+    }
+
+    void withdraw_for_failover(Device& d) {
+        d.op_running = true;
+        auto self = shared_from_this();
+        logger("printing")->warn("device {} offline for {} s with {} in hand: withdrawing it", d.cfg.name,
+                                 cfg.printing.failover_after_s, d.flight->handoff.name);
+        asio::post(workers, [self, &d, job = d.flight->device_job] {
+            auto r = d.dev->cancel(job);
+            asio::post(self->io, [self, &d, r = std::move(r)] {
+                d.op_running = false;
+                if (!d.flight || self->stopping) return;
+                if (r && r.value->provably_unprinted()) {
+                    d.quarantine_until_ms = wall_ms() + 5LL * self->cfg.printing.failover_after_s * 1000;
+                    return self->try_failed(d, *r.value, "device_offline",
+                                            d.cfg.name + " could not be reached; the job never reached it and was withdrawn");
+                }
+                if (r && r.value->phase == dtg::Phase::completed) return self->printed(d, *r.value);
+                self->hold_flight(d, "print_outcome_uncertain",
+                                  r ? fmt::format("{} went offline after the job reached it ({} impression(s))",
+                                                  d.cfg.name, r.value->impressions)
+                                    : r.error->message,
+                                  true);
             });
         });
     }

@@ -94,7 +94,7 @@ const std::vector<SectionSchema>& schema() {
         {"assets",
          {"file_root", "allowed_hosts", "allow_private_addresses", "ca_file", "cache_dir",
           "cache_max_mb", "max_mb", "max_megapixels", "connect_timeout_s", "timeout_s"}},
-        {"printing", {"retry_budget", "retry_backoff_s", "poll_min_ms", "poll_max_ms", "release"}},
+        {"printing", {"retry_budget", "retry_backoff_s", "poll_min_ms", "poll_max_ms", "release", "failover_after_s"}},
         {"scheduler", {"aging_minutes", "batch_window_minutes", "batch_max", "batch_max_wait_s"}},
         {"platens", {}},          // a map: platen name -> {width_mm, height_mm}
         {"garment_colors", {}},   // a map: colour name -> [r, g, b] or {srgb, class}
@@ -929,6 +929,7 @@ void Loader::load_printing(const Section& s, Printing& out) {
     if (auto v = read_int(s, "retry_budget", 0, 100)) out.retry_budget = static_cast<int>(*v);
     if (auto v = read_int(s, "retry_backoff_s", 0, 3600)) out.retry_backoff_s = static_cast<int>(*v);
     if (auto v = read_int(s, "poll_min_ms", 10, 60'000)) out.poll_min_ms = static_cast<int>(*v);
+    if (auto v = read_int(s, "failover_after_s", 1, 86'400)) out.failover_after_s = static_cast<int>(*v);
     if (auto v = read_int(s, "poll_max_ms", 10, 300'000)) out.poll_max_ms = static_cast<int>(*v);
     if (out.poll_max_ms < out.poll_min_ms) {
         const Field* f = s.find("poll_max_ms");

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <fstream>
 #include <random>
+#include <regex>
 #include <thread>
 
 #include "pressline/testing/cups.hpp"
@@ -303,6 +304,66 @@ TEST_F(Printing, PrinterFailureIsHeldNotRetriedBlindly) {
     EXPECT_EQ(cloud().events_for("J-fail-1", "job.printing").size(), 1u) << cloud().dump();
     EXPECT_TRUE(cloud().events_for("J-fail-1", "job.printed").empty()) << cloud().dump();
     EXPECT_EQ(documents_of("J-fail-1"), 0u);
+}
+
+TEST_F(Printing, OfflinePrinterFailsOverWhenTheJobNeverReachedIt) {
+    // dtg1 is powered off (CUPS accepts the job and its backend keeps trying); dtg2 is paused
+    // by command so that the job goes to dtg1 first.
+    start_agent([&] {
+        auto cfg = printing_config();
+        cfg.extra_yaml = std::regex_replace(cfg.extra_yaml, std::regex("retry_backoff_s: 0"),
+                                            "retry_backoff_s: 0\n  failover_after_s: 2");
+        return cfg;
+    }());
+    json pause = command("C-pause", "pause_device");
+    pause["device"] = "dtg2";
+    cloud().publish_command(pause.dump());
+    ASSERT_TRUE(cloud().wait_event("command.result", "C-pause"));
+    cups_->stop_printer("dtg1");
+    cloud().publish_job(job("J-off-1").dump());
+    auto first = wait_type("job.printing", "J-off-1");
+    ASSERT_TRUE(first) << cloud().dump();
+    ASSERT_EQ(first->data["device"], "dtg1");
+    EXPECT_TRUE(cloud().wait_event([](const Event& e) {
+        return e.type == "device.state" && e.data.value("device", "") == "dtg1" && e.data.value("state", "") == "offline";
+    })) << cloud().dump();
+
+    auto failed = wait_type("job.print_failed", "J-off-1");
+    ASSERT_TRUE(failed) << cloud().dump();
+    EXPECT_EQ(failed->data["reason"], "device_offline");
+    EXPECT_EQ(failed->data["provably_unprinted"], true);
+    EXPECT_EQ(failed->data["retry"], true);
+
+    json resume = command("C-resume", "resume_device");
+    resume["device"] = "dtg2";
+    cloud().publish_command(resume.dump());
+    auto printed = wait_type("job.printed", "J-off-1");
+    ASSERT_TRUE(printed) << cloud().dump();
+    EXPECT_EQ(printed->data["device"], "dtg2");
+    EXPECT_EQ(printed->data["try"], 2);
+    EXPECT_EQ(printed->data["attempt"], 1);
+    // The powered-off printer comes back: it must not print the withdrawn try.
+    cups_->start_printer("dtg1");
+    cloud().settle(3s);
+    EXPECT_EQ(documents_of("J-off-1"), 1u);
+    EXPECT_TRUE(cups_->documents("dtg1").empty());
+}
+
+TEST_F(Printing, PrinterRestartedMidJobIsHeldNotCountedPrinted) {
+    // The CUPS hazard: the printer restarts while printing; CUPS then reports the job
+    // completed though nothing came out. The agent sees the printer's lost job history and
+    // holds the job for a person instead of counting it printed.
+    cups_->set_delay("dtg1", 3);
+    start_agent(printing_config({"dtg1"}));
+    cloud().publish_job(job("J-restart-1").dump());
+    ASSERT_TRUE(wait_type("job.printing", "J-restart-1")) << cloud().dump();
+    std::this_thread::sleep_for(1200ms);
+    cups_->restart_printer("dtg1");
+    auto held = wait_type("job.held", "J-restart-1");
+    ASSERT_TRUE(held) << cloud().dump();
+    EXPECT_EQ(held->data["reason"], "print_outcome_uncertain");
+    EXPECT_TRUE(cloud().events_for("J-restart-1", "job.printed").empty()) << cloud().dump();
+    EXPECT_EQ(documents_of("J-restart-1"), 0u);
 }
 
 TEST_F(Printing, IdleAgentSendsNoIppRequest) {

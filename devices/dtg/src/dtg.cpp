@@ -139,6 +139,13 @@ public:
         std::vector<std::string> reasons;
         for (const auto& x : r.value.reasons) reasons.push_back(x.keyword());
         Status s = status_from_ipp(static_cast<int>(r.value.state), reasons, r.value.message);
+        // CUPS's ipp backend cannot reach the printer (powered off, cable out): printer-state
+        // stays processing with no reason, only this message (cupsd runs in the C locale).
+        if (s.state != State::error && (s.message.find("may not exist or is unavailable") != std::string::npos ||
+                                        s.message.find("Unable to connect") != std::string::npos)) {
+            s.state = State::offline;
+            s.reasons.push_back("offline");
+        }
         if (!r.value.accepting && s.state == State::idle) {
             s.state = State::paused;
             s.reasons.push_back("not-accepting-jobs");

@@ -83,6 +83,7 @@ struct Printing {
     int poll_min_ms = 100;                    // printing.poll_min_ms: first status poll after a hand-off
     int poll_max_ms = 2000;                   // printing.poll_max_ms: poll interval grows up to this
     std::string release = "auto";             // printing.release: auto (operator_scan planned)
+    int failover_after_s = 60;                // printing.failover_after_s: a try on an offline printer is withdrawn after this
 };
 
 // Release order and batching (agent/include/pressline/agent/scheduler.hpp has the rules).
