@@ -14,6 +14,7 @@
 #include <fstream>
 #include <random>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include "pressline/testing/cups.hpp"
@@ -412,3 +413,43 @@ TEST_P(CrashPoint, RestartPrintsTheAttemptExactlyOnce) {
 
 INSTANTIATE_TEST_SUITE_P(Named, CrashPoint,
                          ::testing::Values("try_recorded", "job_created", "document_sent", "completion_seen"));
+
+TEST_F(Printing, TwentyKillsAtRandomMomentsNeverPrintTwice) {
+    const unsigned seed = std::random_device{}();
+    std::cout << "[ info ] seed " << seed << "\n";
+    std::mt19937 rng(seed);
+    cups_->set_delay("dtg1", 0.3);
+    start_agent(printing_config({"dtg1"}));
+    std::vector<std::string> ids;
+    for (int i = 0; i < 8; ++i) {
+        ids.push_back("J-kill-" + std::to_string(i));
+        cloud().publish_job(job(ids.back()).dump());
+    }
+    for (int k = 0; k < 20; ++k) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(50, 700)(rng)));
+        agent().kill();
+        const auto mark = cloud().status_count();
+        agent().start();
+        wait_ready(0, mark);
+    }
+    // Every job ends printed (exactly one document) or held for a person (at most one).
+    ASSERT_TRUE(cloud().wait_for([&](const std::vector<Event>& events) {
+        std::set<std::string> done;
+        for (const auto& e : events)
+            if ((e.type == "job.printed" || e.type == "job.held") && e.subject) done.insert(*e.subject);
+        return std::all_of(ids.begin(), ids.end(), [&](const std::string& id) { return done.count(id) > 0; });
+    }, 90s)) << cloud().dump(200) << tail_lines(agent().log(), 40);
+    cloud().settle(2s);
+    int held = 0;
+    for (const auto& id : ids) {
+        const bool printed = !cloud().events_for(id, "job.printed").empty();
+        held += !printed;
+        if (printed)
+            EXPECT_EQ(documents_of(id), 1u) << id;
+        else
+            EXPECT_LE(documents_of(id), 1u) << id;
+    }
+    std::cout << "[ info ] " << ids.size() - held << " printed, " << held << " held for a person\n";
+    const auto report = analyze_sequences(cloud().events());
+    EXPECT_TRUE(report.gap_free()) << report.str();
+}
