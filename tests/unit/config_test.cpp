@@ -1052,8 +1052,8 @@ TEST_F(ConfigTest, ExampleLoadsWhereItsFilesExistAndShowsTheTrueDefaults) {
     EXPECT_EQ(c.scheduler.batch_max, d.scheduler.batch_max);
     EXPECT_EQ(c.scheduler.batch_max_wait_s, d.scheduler.batch_max_wait_s);
     ASSERT_EQ(c.dtg_printers.size(), 2u);
-    EXPECT_EQ(c.dtg_printers[0].dpi, DtgPrinter{}.dpi);
-    EXPECT_EQ(c.dtg_printers[1].rip_timeout_s, DtgPrinter{}.rip_timeout_s);
+    EXPECT_EQ(c.dtg_printers[0].dpi, pressline::config::DtgPrinter{}.dpi);
+    EXPECT_EQ(c.dtg_printers[1].rip_timeout_s, pressline::config::DtgPrinter{}.rip_timeout_s);
 }
 
 TEST(ShippedConfigTest, ReadmeDocumentsEveryKeyOfTheExample) {
