@@ -32,6 +32,13 @@ std::optional<std::string> id_of(const std::string& payload, const Rejection& r,
     return std::nullopt;
 }
 
+// Whether the job's attempt still has a try whose outcome is not settled (on a printer).
+bool has_open_try(Tx& tx, const std::string& job_id, int attempt) {
+    for (const auto& t : tx.tries(job_id, attempt))
+        if (t.state == "recorded" || t.state == "created" || t.state == "handed_over") return true;
+    return false;
+}
+
 nlohmann::json rejection_data(const Rejection& r, const std::string& topic, std::size_t bytes) {
     return {{"reason", r.reason}, {"field", r.field}, {"message", r.message},
             {"topic", topic}, {"payload_bytes", bytes}};
@@ -182,6 +189,10 @@ nlohmann::json Intake::execute(Tx& tx, const Command& cmd) {
                    job->state != JobState::qa_passed && job->state != JobState::held) {
             error("not_reprintable", "job " + job_id + " is " + std::string(to_string(job->state)) +
                                          "; a garment can be reprinted once it has printed");
+        } else if (has_open_try(tx, job_id, job->attempt)) {
+            error("not_reprintable", "job " + job_id + " still has a garment on a printer (attempt " +
+                                         std::to_string(job->attempt) +
+                                         "); wait for it to finish or be withdrawn, then reprint");
         } else {
             const int attempt = job->attempt + 1;
             tx.start_attempt(job_id, attempt);

@@ -228,7 +228,9 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
             d.cfg = p;
             if (p.driver == "hotfolder")
                 d.dev = dtg::make_hotfolder_printer(
-                    p.name, {p.hot_folder, p.done_folder, p.error_folder, p.result_folder, p.completion, p.rip_timeout_s});
+                    p.name, {p.hot_folder, p.done_folder, p.error_folder, p.result_folder, p.completion,
+                             p.rip_timeout_s, p.format == "jpeg" ? "jpg" : p.format,
+                             cfg.storage.state_dir / "hotfolder" / p.name});
             else
                 d.dev = dtg::make_cups_printer(p.name, {p.server, p.queue});
             d.caps.name = p.name;
@@ -669,7 +671,8 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
                     dtg::HandOffStatus st;
                     st.phase = dtg::Phase::absent;
                     st.message = created.error->message;
-                    self->update_status(d, dtg::Result<dtg::Status>::fail(created.error->code, created.error->message));
+                    if (created.error->code == "unreachable")
+                        self->update_status(d, dtg::Result<dtg::Status>::fail(created.error->code, created.error->message));
                     return self->try_failed(d, st, "device_" + created.error->code, created.error->message);
                 }
                 f.device_job = *created.value;
@@ -806,14 +809,16 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
             for (const auto& t : tx.tries(f.job_id, f.attempt)) failed += t.state == "failed";
             auto row = tx.job(f.job_id);
             if (!row || is_terminal(row->state)) return;
-            requeue = failed <= cfg.printing.retry_budget;
+            // A job cancelled (or moved on by a person) meanwhile is not tried again.
+            requeue = failed <= cfg.printing.retry_budget &&
+                      (row->state == JobState::printing || row->state == JobState::held);
             backoff_ms = std::int64_t{cfg.printing.retry_backoff_s} * 1000 << std::min(failed - 1, 10);
             tx.append({"job.print_failed", f.job_id,
                        {{"order_id", f.order_id}, {"attempt", f.attempt}, {"try", f.try_no},
                         {"device", d.cfg.name}, {"reason", reason}, {"message", message},
                         {"impressions", st.impressions}, {"provably_unprinted", true},
                         {"retry", requeue}, {"retry_in_s", requeue ? backoff_ms / 1000 : 0}}});
-            if (requeue)
+            if (requeue && row->state != JobState::queued)
                 tx.transition(f.job_id, JobState::queued, reason, {});
             else
                 tx.transition(f.job_id, JobState::failed, "print_failed",
@@ -1012,6 +1017,9 @@ void PrintFlow::set_paused(const std::string& device, bool paused) {
     auto it = impl_->devices.find(device);
     if (it == impl_->devices.end()) return;
     it->second.paused = paused;
+    impl_->commit("device.state", device, [&](Tx& tx) {
+        tx.append({"device.state", std::nullopt, impl_->device_json(it->second)});
+    });
     impl_->publish_device(it->second);
     if (!paused) impl_->pump(it->second);
 }

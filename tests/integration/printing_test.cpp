@@ -105,6 +105,11 @@ protected:
     fs::path artwork_;
 };
 
+std::string read_text(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
 // The bounding box of the inked (non-transparent) pixels.
 cv::Rect inked_box(const cv::Mat& bgra) {
     cv::Mat alpha;
@@ -452,4 +457,43 @@ TEST_F(Printing, TwentyKillsAtRandomMomentsNeverPrintTwice) {
     std::cout << "[ info ] " << ids.size() - held << " printed, " << held << " held for a person\n";
     const auto report = analyze_sequences(cloud().events());
     EXPECT_TRUE(report.gap_free()) << report.str();
+}
+
+TEST_F(Printing, HotFolderPrinterThroughASimulatedRip) {
+    // A RIP-fed printer: the agent drops the print file and its ticket into the hot folder; the
+    // simulated RIP (tools/sim/pressline-rip) takes them and moves them to its done folder.
+    const fs::path rip = work().path() / "rip";
+    for (const char* d : {"in", "done", "error"}) fs::create_directories(rip / d);
+    const fs::path script = fixtures_dir() / ".." / ".." / "tools" / "sim" / "pressline-rip";
+    SpawnOptions o;
+    o.argv = {"python3", script.string(), "--hot", (rip / "in").string(), "--mode", "folders",
+              "--done", (rip / "done").string(), "--error", (rip / "error").string(), "--delay", "0.3",
+              "--print-ext", "png", "--log", (rip / "printed.log").string()};
+    o.stdout_path = rip / "rip.out";
+    o.stderr_path = rip / "rip.out";
+    Process sim = Process::spawn(o);
+
+    auto cfg = make_config();
+    cfg.extra_yaml = "assets:\n  file_root: " + art_dir_.string() +
+                     "\nprinting:\n  poll_min_ms: 50\n  poll_max_ms: 400\n"
+                     "dtg_printers:\n  - name: kornit-1\n    driver: hotfolder\n    completion: folders\n"
+                     "    hot_folder: " + (rip / "in").string() + "\n    done_folder: " + (rip / "done").string() +
+                     "\n    error_folder: " + (rip / "error").string() + "\n";
+    start_agent(cfg);
+    cloud().publish_job(job("J-rip-1").dump());
+    auto printed = wait_type("job.printed", "J-rip-1");
+    ASSERT_TRUE(printed) << cloud().dump() << "\n" << read_text(rip / "rip.out");
+    EXPECT_EQ(printed->data["device"], "kornit-1");
+    // The RIP got the platen-sized print file and its ticket, once.
+    std::vector<std::string> done;
+    for (const auto& e : fs::directory_iterator(rip / "done")) done.push_back(e.path().filename().string());
+    std::sort(done.begin(), done.end());
+    EXPECT_EQ(done, (std::vector<std::string>{"pressline_J-rip-1_1_1.json", "pressline_J-rip-1_1_1.png"}));
+    const json ticket = json::parse(read_text(rip / "done" / "pressline_J-rip-1_1_1.json"));
+    EXPECT_EQ(ticket["job_id"], "J-rip-1");
+    EXPECT_EQ(ticket["dpi"], 300);
+    cv::Mat page = cv::imread((rip / "done" / "pressline_J-rip-1_1_1.png").string(), cv::IMREAD_UNCHANGED);
+    EXPECT_EQ(page.cols, 4800);
+    EXPECT_EQ(page.rows, 6000);
+    EXPECT_TRUE(fs::is_empty(rip / "error"));
 }

@@ -150,7 +150,8 @@ public:
             s.state = State::paused;
             s.reasons.push_back("not-accepting-jobs");
         }
-        for (const auto& m : r.value.markers) s.markers[m.name] = m.level;
+        // IPP's -2 (unknown, present) and -3 (some remaining) are "unknown" to us.
+        for (const auto& m : r.value.markers) s.markers[m.name] = m.level < 0 ? -1 : m.level;
         return Result<Status>::ok(std::move(s));
     }
 
@@ -221,6 +222,12 @@ public:
                                                           : hf::Completion::consumed;
         cfg_.take_timeout = std::chrono::seconds(s.timeout_s);
         cfg_.finish_timeout = std::chrono::seconds(s.timeout_s);
+        cfg_.print_extension = s.print_extension;
+        cfg_.state_dir = s.state_dir;
+        if (!s.state_dir.empty()) {
+            std::error_code ec;
+            std::filesystem::create_directories(s.state_dir, ec);
+        }
         folder_ = std::make_unique<hf::HotFolder>(io_, cfg_);
     }
     const std::string& name() const override { return name_; }

@@ -125,6 +125,10 @@ struct HotFolderSettings {
     std::filesystem::path hot_folder, done_folder, error_folder, result_folder;
     std::string completion = "consumed";  // consumed | folders | result_file
     int timeout_s = 600;
+    std::string print_extension = "png";  // of the print file in the hot folder
+    // Private folder (not watched by the RIP) where the driver keeps a receipt per submission,
+    // so that after a restart "the RIP took it" is told apart from "never submitted".
+    std::filesystem::path state_dir;
 };
 std::unique_ptr<Printer> make_hotfolder_printer(std::string name, HotFolderSettings settings);
 
