@@ -497,3 +497,51 @@ TEST_F(Printing, HotFolderPrinterThroughASimulatedRip) {
     EXPECT_EQ(page.rows, 6000);
     EXPECT_TRUE(fs::is_empty(rip / "error"));
 }
+
+TEST_F(Printing, ReprintPrintsANewAttemptOfTheSameJob) {
+    start_agent(printing_config({"dtg1"}));
+    cloud().publish_job(job("J-re-1").dump());
+    ASSERT_TRUE(wait_type("job.printed", "J-re-1")) << cloud().dump();
+    json re = command("C-re", "reprint", "J-re-1");
+    re["what"] = "garment";
+    cloud().publish_command(re.dump());
+    auto res = cloud().wait_event("command.result", "C-re");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->data["status"], "ok") << res->data.dump();
+    EXPECT_EQ(res->data["attempt"], 2);
+    ASSERT_TRUE(cloud().wait_count([](const Event& e) { return e.type == "job.printed" && e.subject == "J-re-1"; }, 2))
+        << cloud().dump();
+    const auto printed = cloud().events_for("J-re-1", "job.printed");
+    EXPECT_EQ(printed[1].data["attempt"], 2);
+    EXPECT_EQ(printed[1].data["try"], 1);
+    auto reprint = cloud().events_for("J-re-1", "job.reprint");
+    ASSERT_EQ(reprint.size(), 1u);
+    EXPECT_EQ(reprint[0].data["attempt"], 2);
+    const auto docs = cups_->documents("dtg1");
+    ASSERT_EQ(docs.size(), 2u);
+    EXPECT_NE(docs[1].filename().string().find("pressline_J-re-1_2_1"), std::string::npos) << docs[1];
+    // A label or ticket reprint is not something this version does; it says so.
+    json label = command("C-re-label", "reprint", "J-re-1");
+    label["what"] = "label";
+    cloud().publish_command(label.dump());
+    auto lres = cloud().wait_event("command.result", "C-re-label");
+    ASSERT_TRUE(lres);
+    EXPECT_EQ(lres->data["reason"], "not_supported") << lres->data.dump();
+}
+
+TEST_F(Printing, CancellingAHeldJobWithdrawsItFromThePrinter) {
+    // The garment waits in a jammed printer: the job is held; a person cancels it; the agent
+    // withdraws the job from the spooler. The printer already had it, so the agent does not
+    // claim it provably did not print (CUPS cannot recall what a printer holds).
+    start_agent(printing_config({"dtg1"}));
+    cups_->set_fault("dtg1", "media-jam");
+    cloud().publish_job(job("J-hc-1").dump());
+    ASSERT_TRUE(wait_type("job.held", "J-hc-1")) << cloud().dump();
+    cloud().publish_command(command("C-hc", "cancel", "J-hc-1").dump());
+    auto res = cloud().wait_event("command.result", "C-hc");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->data["status"], "ok") << res->data.dump();
+    ASSERT_TRUE(agent().wait_log("cancelled job's try withdrawn job_id=J-hc-1 device=dtg1 provably_unprinted=false"))
+        << tail_lines(agent().log(), 20);
+    EXPECT_TRUE(cloud().events_for("J-hc-1", "job.printed").empty());
+}
