@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "pressline/agent/daemon.hpp"
 #include "pressline/agent/journal.hpp"
@@ -41,9 +42,21 @@ int cmd_status(const pressline::config::Config& cfg) {
                    JobState::held}) {
         auto jobs = j.jobs_in_state(s);
         std::cout << fmt::format("{:<12} {}\n", to_string(s), jobs.size());
-        for (const auto& r : jobs)
-            std::cout << fmt::format("  {:<28} order={} priority={}\n", r.job_id, r.order_id, r.priority);
+        for (const auto& r : jobs) {
+            std::string where;
+            for (const auto& t : j.tries(r.job_id))
+                if (t.attempt == r.attempt)
+                    where = fmt::format(" attempt={} try={} device={} ({})", t.attempt, t.try_no, t.device, t.state);
+            std::cout << fmt::format("  {:<28} order={} priority={}{}\n", r.job_id, r.order_id, r.priority, where);
+        }
     }
+    std::cout << fmt::format("printers     {}\n", cfg.dtg_printers.size());
+    for (const auto& p : cfg.dtg_printers)
+        std::cout << fmt::format("  {:<12} {} {}{} platens={} garments={}{}\n", p.name, p.driver,
+                                 p.driver == "cups" ? p.queue : p.hot_folder.string(),
+                                 p.driver == "cups" && !p.server.empty() ? "@" + p.server : "",
+                                 fmt::join(p.platens, ","), fmt::join(p.garment_classes, ","),
+                                 j.meta("paused:" + p.name).value_or("0") == "1" ? " PAUSED" : "");
     return 0;
 }
 
