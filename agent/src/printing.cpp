@@ -859,48 +859,52 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
         }
     }
 
-    // A device job without its document: withdraw it (it cannot have printed), then a new try.
-    void withdraw_incomplete(Device& d) {
+    // Cancels the device job of the try in hand on the pool; `done` runs on the io thread with
+    // where the job stands afterwards (only while the try is still in hand and we run).
+    void cancel_in_hand(Device& d, std::function<void(const dtg::Result<dtg::HandOffStatus>&)> done) {
         d.op_running = true;
+        d.timer->cancel();
         auto self = shared_from_this();
-        asio::post(workers, [self, &d, job = d.flight->device_job] {
+        asio::post(workers, [self, &d, job = d.flight->device_job, done = std::move(done)] {
             auto r = d.dev->cancel(job);
-            asio::post(self->io, [self, &d, r = std::move(r)] {
+            asio::post(self->io, [self, &d, r = std::move(r), done] {
                 d.op_running = false;
-                if (!d.flight) return;
-                if (r && r.value->provably_unprinted()) {
-                    dtg::HandOffStatus st = *r.value;
-                    st.impressions = 0;
-                    return self->try_failed(d, st, "withdrawn_incomplete", "the device job never got its document");
-                }
-                self->hold_flight(d, "print_outcome_uncertain",
-                                  r ? "could not withdraw an incomplete device job" : r.error->message, true);
+                if (!d.flight || self->stopping) return;
+                done(r);
             });
         });
     }
 
+    // A device job without its document: withdraw it (it cannot have printed), then a new try.
+    void withdraw_incomplete(Device& d) {
+        auto self = shared_from_this();
+        cancel_in_hand(d, [self, &d](const dtg::Result<dtg::HandOffStatus>& r) {
+            if (r && r.value->provably_unprinted()) {
+                dtg::HandOffStatus st = *r.value;
+                st.impressions = 0;
+                return self->try_failed(d, st, "withdrawn_incomplete", "the device job never got its document");
+            }
+            self->hold_flight(d, "print_outcome_uncertain",
+                              r ? "could not withdraw an incomplete device job" : r.error->message, true);
+        });
+    }
+
     void withdraw_for_failover(Device& d) {
-        d.op_running = true;
         auto self = shared_from_this();
         logger("printing")->warn("device {} offline for {} s with {} in hand: withdrawing it", d.cfg.name,
                                  cfg.printing.failover_after_s, d.flight->handoff.name);
-        asio::post(workers, [self, &d, job = d.flight->device_job] {
-            auto r = d.dev->cancel(job);
-            asio::post(self->io, [self, &d, r = std::move(r)] {
-                d.op_running = false;
-                if (!d.flight || self->stopping) return;
-                if (r && r.value->provably_unprinted()) {
-                    d.quarantine_until_ms = wall_ms() + 5LL * self->cfg.printing.failover_after_s * 1000;
-                    return self->try_failed(d, *r.value, "device_offline",
-                                            d.cfg.name + " could not be reached; the job never reached it and was withdrawn");
-                }
-                if (r && r.value->phase == dtg::Phase::completed) return self->printed(d, *r.value);
-                self->hold_flight(d, "print_outcome_uncertain",
-                                  r ? fmt::format("{} went offline after the job reached it ({} impression(s))",
-                                                  d.cfg.name, r.value->impressions)
-                                    : r.error->message,
-                                  true);
-            });
+        cancel_in_hand(d, [self, &d](const dtg::Result<dtg::HandOffStatus>& r) {
+            if (r && r.value->provably_unprinted()) {
+                d.quarantine_until_ms = wall_ms() + 5LL * self->cfg.printing.failover_after_s * 1000;
+                return self->try_failed(d, *r.value, "device_offline",
+                                        d.cfg.name + " could not be reached; the job never reached it and was withdrawn");
+            }
+            if (r && r.value->phase == dtg::Phase::completed) return self->printed(d, *r.value);
+            self->hold_flight(d, "print_outcome_uncertain",
+                              r ? fmt::format("{} went offline after the job reached it ({} impression(s))",
+                                              d.cfg.name, r.value->impressions)
+                                : r.error->message,
+                              true);
         });
     }
 
@@ -968,24 +972,17 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
             asio::post(io, [self, &d] { if (d.flight) self->cancel_held(d); });
             return;
         }
-        d.op_running = true;
-        d.timer->cancel();
         auto self = shared_from_this();
-        asio::post(workers, [self, &d, job = d.flight->device_job] {
-            auto r = d.dev->cancel(job);
-            asio::post(self->io, [self, &d, r = std::move(r)] {
-                d.op_running = false;
-                if (!d.flight) return;
-                auto f = *d.flight;
-                const bool unprinted = r && r.value->provably_unprinted();
-                self->commit("try", f.job_id, [&](Tx& tx) {
-                    tx.update_try(f.job_id, f.attempt, f.try_no, unprinted ? "withdrawn" : "uncertain");
-                });
-                logger("printing")->info("cancelled job's try withdrawn job_id={} device={} provably_unprinted={}",
-                                         f.job_id, d.cfg.name, unprinted);
-                d.flight.reset();
-                self->pump_all();
+        cancel_in_hand(d, [self, &d](const dtg::Result<dtg::HandOffStatus>& r) {
+            auto f = *d.flight;
+            const bool unprinted = r && r.value->provably_unprinted();
+            self->commit("try", f.job_id, [&](Tx& tx) {
+                tx.update_try(f.job_id, f.attempt, f.try_no, unprinted ? "withdrawn" : "uncertain");
             });
+            logger("printing")->info("cancelled job's try withdrawn job_id={} device={} provably_unprinted={}",
+                                     f.job_id, d.cfg.name, unprinted);
+            d.flight.reset();
+            self->pump_all();
         });
     }
 };
