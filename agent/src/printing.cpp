@@ -396,15 +396,10 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
     }
 
     // ---- preparing -----------------------------------------------------------------------------
+    // The move accepted -> preparing is not committed on its own (it has no event and a
+    // restart prepares accepted and preparing jobs alike): it is journalled together with
+    // preparing -> queued, which saves one fsync per job.
     void prepare(const JobInfo& info, JobState from) {
-        if (from == JobState::accepted) {
-            if (!commit("preparing", info.job_id, [&](Tx& tx) {
-                    auto row = tx.job(info.job_id);
-                    if (row && row->state == JobState::accepted)
-                        tx.transition(info.job_id, JobState::preparing, "", {});
-                }))
-                return;
-        }
         // Which printers could take it, and the files they need.
         std::vector<const config::DtgPrinter*> capable;
         for (const auto& [n, d] : devices)
@@ -503,8 +498,10 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
             if (sched::capable(d.caps, info.sched)) names.push_back(n);
         commit("job.queued", info.job_id, [&](Tx& tx) {
             auto row = tx.job(info.job_id);
-            still = row && (row->state == JobState::preparing || row->state == JobState::queued);
+            still = row && (row->state == JobState::accepted || row->state == JobState::preparing ||
+                            row->state == JobState::queued);
             if (!still || row->state == JobState::queued) return;
+            if (row->state == JobState::accepted) tx.transition(info.job_id, JobState::preparing, "", {});
             tx.start_attempt(info.job_id, info.attempt);
             tx.transition(info.job_id, JobState::queued, "",
                           {"job.queued", info.job_id,
@@ -953,6 +950,7 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
 
     // ---- commands ------------------------------------------------------------------------------
     void job_changed(const std::string& job_id) {
+        if (devices.empty()) return;  // a station without printers only keeps jobs
         auto row = journal.job(job_id);
         if (!row) return;
         if (row->state == JobState::cancelled) {

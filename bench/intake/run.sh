@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/intake/run.sh: intake benchmark of the Pressline agent on this machine.
-# Starts a private mosquitto and the agent (config/demo.yaml with a temporary state_dir), then
+# Starts a private mosquitto and the agent (config/demo.yaml with a temporary state_dir and no
+# printers), then
 # runs bench_intake: N orders as fast as the broker takes them, timed to the last job.accepted;
 # ceilings (a) the same N messages to a bare paho subscriber and (b) SQLite 1 KiB rows, one
 # transaction each, WAL + synchronous=FULL, on the state dir's disk; (c) latency at a steady
@@ -79,6 +80,9 @@ BROKER_PERSISTENCE=false BROKER_EXTRA_CONF='max_queued_messages 0' broker_start 
 sets=("broker.uri=$BROKER_URI" "storage.state_dir=$dir/state")
 [ -z "$log_level" ] || sets+=("log.level=$log_level")
 yaml_set "$config_src" "$dir/agent.yaml" "${sets[@]}"
+# Intake alone: without printers the agent keeps every job accepted (the demo's dtg_printers
+# section is the file's last; it goes).
+sed -i '/^dtg_printers:/,$d' "$dir/agent.yaml"
 mkdir -p "$dir/state"
 agent_start "$agent_bin" "$dir/agent.yaml" "$dir/agent.log"
 agent_wait_online "$BROKER_URI" "$prefix" "$shop" "$station" 20 || { tail -n 30 "$dir/agent.log" >&2; exit 1; }
