@@ -75,6 +75,7 @@ struct Daemon::Impl {
     std::unique_ptr<Journal> journal;
     std::unique_ptr<Intake> intake;
     asio::thread_pool workers{2};
+    asio::thread_pool device_io{2};       // printer calls (printing.hpp)
     std::shared_ptr<Outbox> outbox;
     std::unique_ptr<PrintFlow> printing;  // io thread; its pool work holds its own state alive
     std::map<std::string, std::string> device_status;  // device -> retained status payload
@@ -143,7 +144,7 @@ struct Daemon::Impl {
                   Journal::schema_version(), journal->last_sequence(), journal->outbox_count());
 
         try {
-            printing = std::make_unique<PrintFlow>(io, workers, *journal, cfg, make_printing_hooks());
+            printing = std::make_unique<PrintFlow>(io, workers, device_io, *journal, cfg, make_printing_hooks());
         } catch (const std::exception& e) {
             log->critical("cannot set up printing: {}", e.what());
             sd_notifyf(0, "STATUS=printing set-up failed: %s", e.what());
@@ -383,6 +384,7 @@ struct Daemon::Impl {
         outbox->flush_deletes();
         link.reset();  // joins paho's threads: no callback runs after this
         workers.join();
+        device_io.join();
         printing.reset();
         return exit_ok;
     }

@@ -1,6 +1,8 @@
 // The print pipeline (see printing.hpp and docs/design.md "Printing").
 #include "pressline/agent/printing.hpp"
 
+#include <malloc.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <ctime>
@@ -169,6 +171,7 @@ struct InFlight {
     bool held = false;        // the job was held while this try is still followed
     int poll_ms = 0;
     std::int64_t offline_since_ms = 0;  // the printer is offline while this try waits
+    std::int64_t waiting_since_ms = 0;  // the device has it but has not started it
 };
 
 }  // namespace
@@ -192,7 +195,8 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
     };
 
     asio::io_context& io;
-    asio::thread_pool& workers;
+    asio::thread_pool& workers;    // rendering (CPU-heavy)
+    asio::thread_pool& device_io;  // printer calls: never queued behind a burst of renders
     Journal& journal;
     config::Config cfg;
     PrintingHooks hooks;
@@ -207,8 +211,9 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
     bool started = false;
     int reconciling = 0;
 
-    Impl(asio::io_context& io_, asio::thread_pool& w, Journal& j, const config::Config& c, PrintingHooks h)
-        : io(io_), workers(w), journal(j), cfg(c), hooks(std::move(h)), retry_timer(io_) {
+    Impl(asio::io_context& io_, asio::thread_pool& w, asio::thread_pool& dio, Journal& j,
+         const config::Config& c, PrintingHooks h)
+        : io(io_), workers(w), device_io(dio), journal(j), cfg(c), hooks(std::move(h)), retry_timer(io_) {
         assets::FetchPolicy fp;
         fp.allowed_hosts = cfg.assets.allowed_hosts;
         fp.allow_private_addresses = cfg.assets.allow_private_addresses;
@@ -318,7 +323,7 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
         auto self = shared_from_this();
         const std::string name = handoff_name(t.job_id, t.attempt, t.try_no);
         d.op_running = true;
-        asio::post(workers, [self, &d, t, name] {
+        asio::post(device_io, [self, &d, t, name] {
             auto found = d.dev->find(name);
             asio::post(self->io, [self, &d, t, name, found = std::move(found)] {
                 d.op_running = false;
@@ -481,6 +486,9 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
                     }
                 }
             }
+            // A platen-sized render takes a few hundred MB; give it back to the system rather
+            // than keep it in malloc's arenas while the station idles.
+            ::malloc_trim(0);
             const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
             asio::post(self->io, [self, info, reason, message, ms, from] {
                 self->preparing.erase(info.job_id);
@@ -572,7 +580,7 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
         d.op_running = true;
         d.timer->cancel();
         auto self = shared_from_this();
-        asio::post(workers, [self, &d] {
+        asio::post(device_io, [self, &d] {
             auto st = d.dev->status();
             asio::post(self->io, [self, &d, st = std::move(st)] {
                 d.op_running = false;
@@ -655,7 +663,7 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
     void hand_over(Device& d) {
         d.op_running = true;
         auto self = shared_from_this();
-        asio::post(workers, [self, &d, h = d.flight->handoff] {
+        asio::post(device_io, [self, &d, h = d.flight->handoff] {
             auto created = d.dev->create(h);
             if (created) crash_point("job_created");
             asio::post(self->io, [self, &d, created = std::move(created)] {
@@ -685,7 +693,7 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
     void send_document(Device& d) {
         d.op_running = true;
         auto self = shared_from_this();
-        asio::post(workers, [self, &d, job = d.flight->device_job, h = d.flight->handoff] {
+        asio::post(device_io, [self, &d, job = d.flight->device_job, h = d.flight->handoff] {
             auto sent = d.dev->send(job, h);
             if (sent) crash_point("document_sent");
             asio::post(self->io, [self, &d, sent = std::move(sent)] {
@@ -714,7 +722,7 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
         if (stopping || !d.flight || d.op_running) return;
         d.op_running = true;
         auto self = shared_from_this();
-        asio::post(workers, [self, &d, job = d.flight->device_job] {
+        asio::post(device_io, [self, &d, job = d.flight->device_job] {
             auto st = d.dev->follow(job);
             auto ps = d.dev->status();
             if (st && st.value->phase == dtg::Phase::completed) crash_point("completion_seen");
@@ -764,9 +772,20 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
             const auto now = wall_ms();
             if (f.offline_since_ms == 0) f.offline_since_ms = now;
             if (now - f.offline_since_ms >= std::int64_t{cfg.printing.failover_after_s} * 1000)
-                return withdraw_for_failover(d);
+                return withdraw_for_failover(d, "device_offline");
         } else {
             f.offline_since_ms = 0;
+        }
+        // Waiting in the spooler or the hot folder, not taken by the printer or RIP for too long
+        // (a stopped queue, a RIP that is not running): withdraw it; still waiting means not
+        // printed, so the attempt gets a new try elsewhere.
+        if (st.phase == dtg::Phase::waiting) {
+            const auto now = wall_ms();
+            if (f.waiting_since_ms == 0) f.waiting_since_ms = now;
+            const std::int64_t limit_s = d.cfg.driver == "hotfolder" ? d.cfg.rip_timeout_s : cfg.printing.failover_after_s;
+            if (now - f.waiting_since_ms >= limit_s * 1000) return withdraw_for_failover(d, "device_not_taking");
+        } else {
+            f.waiting_since_ms = 0;
         }
         // Waiting or printing: a device fault while it is in hand holds the job (did it print?).
         if (d.status_known && d.status.state == dtg::State::error && !f.held)
@@ -862,7 +881,7 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
         d.op_running = true;
         d.timer->cancel();
         auto self = shared_from_this();
-        asio::post(workers, [self, &d, job = d.flight->device_job, done = std::move(done)] {
+        asio::post(device_io, [self, &d, job = d.flight->device_job, done = std::move(done)] {
             auto r = d.dev->cancel(job);
             asio::post(self->io, [self, &d, r = std::move(r), done] {
                 d.op_running = false;
@@ -886,15 +905,22 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
         });
     }
 
-    void withdraw_for_failover(Device& d) {
+    // Withdraws the try in hand from a printer that cannot print it (`reason`: device_offline =
+    // the spooler cannot reach the printer; device_not_taking = it sits in the spooler or hot
+    // folder untaken). Only a withdrawal that proves the garment unprinted gives a new try.
+    void withdraw_for_failover(Device& d, const std::string& reason) {
         auto self = shared_from_this();
-        logger("printing")->warn("device {} offline for {} s with {} in hand: withdrawing it", d.cfg.name,
-                                 cfg.printing.failover_after_s, d.flight->handoff.name);
-        cancel_in_hand(d, [self, &d](const dtg::Result<dtg::HandOffStatus>& r) {
+        logger("printing")->warn("device {} cannot print {} ({}): withdrawing it", d.cfg.name,
+                                 d.flight->handoff.name, reason);
+        cancel_in_hand(d, [self, &d, reason](const dtg::Result<dtg::HandOffStatus>& r) {
             if (r && r.value->provably_unprinted()) {
                 d.quarantine_until_ms = wall_ms() + 5LL * self->cfg.printing.failover_after_s * 1000;
-                return self->try_failed(d, *r.value, "device_offline",
-                                        d.cfg.name + " could not be reached; the job never reached it and was withdrawn");
+                dtg::HandOffStatus st = *r.value;
+                st.impressions = 0;
+                return self->try_failed(d, st, reason,
+                                        reason == "device_offline"
+                                            ? d.cfg.name + " could not be reached; the job never reached it and was withdrawn"
+                                            : d.cfg.name + " did not take the job; it was withdrawn before it started");
             }
             if (r && r.value->phase == dtg::Phase::completed) return self->printed(d, *r.value);
             self->hold_flight(d, "print_outcome_uncertain",
@@ -985,9 +1011,9 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
     }
 };
 
-PrintFlow::PrintFlow(asio::io_context& io, asio::thread_pool& workers, Journal& journal,
-                     const config::Config& cfg, PrintingHooks hooks)
-    : impl_(std::make_shared<Impl>(io, workers, journal, cfg, std::move(hooks))) {}
+PrintFlow::PrintFlow(asio::io_context& io, asio::thread_pool& workers, asio::thread_pool& device_io,
+                     Journal& journal, const config::Config& cfg, PrintingHooks hooks)
+    : impl_(std::make_shared<Impl>(io, workers, device_io, journal, cfg, std::move(hooks))) {}
 
 PrintFlow::~PrintFlow() { stop(); }
 

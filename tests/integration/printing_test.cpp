@@ -13,7 +13,6 @@
 #include <cmath>
 #include <fstream>
 #include <random>
-#include <regex>
 #include <set>
 #include <thread>
 
@@ -317,8 +316,8 @@ TEST_F(Printing, OfflinePrinterFailsOverWhenTheJobNeverReachedIt) {
     // by command so that the job goes to dtg1 first.
     start_agent([&] {
         auto cfg = printing_config();
-        cfg.extra_yaml = std::regex_replace(cfg.extra_yaml, std::regex("retry_backoff_s: 0"),
-                                            "retry_backoff_s: 0\n  failover_after_s: 2");
+        const std::string key = "printing:\n";
+        cfg.extra_yaml.insert(cfg.extra_yaml.find(key) + key.size(), "  failover_after_s: 2\n");
         return cfg;
     }());
     json pause = command("C-pause", "pause_device");
@@ -544,4 +543,43 @@ TEST_F(Printing, CancellingAHeldJobWithdrawsItFromThePrinter) {
     ASSERT_TRUE(agent().wait_log("cancelled job's try withdrawn job_id=J-hc-1 device=dtg1 provably_unprinted=false"))
         << tail_lines(agent().log(), 20);
     EXPECT_TRUE(cloud().events_for("J-hc-1", "job.printed").empty());
+}
+
+TEST_F(Printing, JobStuckInTheSpoolerIsWithdrawnAndPrintedElsewhere) {
+    // Someone else's long job occupies dtg1, so ours waits in cupsd's spooler: after
+    // failover_after_s the agent cancels it there (provably not printed: it never left the
+    // spooler) and the attempt gets a new try on dtg2.
+    cups_->set_delay("dtg1", 6);
+    start_agent([&] {
+        auto cfg = printing_config();
+        const std::string key = "printing:\n";
+        cfg.extra_yaml.insert(cfg.extra_yaml.find(key) + key.size(), "  failover_after_s: 2\n");
+        return cfg;
+    }());
+    json pause = command("C-pause", "pause_device");
+    pause["device"] = "dtg2";
+    cloud().publish_command(pause.dump());
+    ASSERT_TRUE(cloud().wait_event("command.result", "C-pause"));
+    const std::string lp = "lp -h " + cups_->server() + " -d dtg1 -t foreign-job " +
+                           (fixtures_dir() / "cups" / "prime.png").string() + " >/dev/null";
+    ASSERT_EQ(std::system(lp.c_str()), 0);
+    std::this_thread::sleep_for(500ms);  // the foreign job reaches the printer
+    cloud().publish_job(job("J-spool-1").dump());
+    auto first = wait_type("job.printing", "J-spool-1");
+    ASSERT_TRUE(first) << cloud().dump();
+    ASSERT_EQ(first->data["device"], "dtg1");
+    auto failed = wait_type("job.print_failed", "J-spool-1");
+    ASSERT_TRUE(failed) << cloud().dump();
+    EXPECT_EQ(failed->data["reason"], "device_not_taking") << failed->data.dump();
+    EXPECT_EQ(failed->data["impressions"], 0);
+    json resume = command("C-resume", "resume_device");
+    resume["device"] = "dtg2";
+    cloud().publish_command(resume.dump());
+    auto printed = wait_type("job.printed", "J-spool-1");
+    ASSERT_TRUE(printed) << cloud().dump();
+    EXPECT_EQ(printed->data["device"], "dtg2");
+    ASSERT_TRUE(cups_->wait_documents("dtg1", 1, 15s));  // the foreign job
+    cloud().settle(1s);
+    EXPECT_EQ(documents_of("J-spool-1"), 1u);
+    EXPECT_EQ(cups_->documents("dtg1").size(), 1u);
 }

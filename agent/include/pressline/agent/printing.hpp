@@ -36,8 +36,11 @@ struct PrintingHooks {
 
 class PrintFlow {
 public:
-    PrintFlow(boost::asio::io_context& io, boost::asio::thread_pool& workers, Journal& journal,
-              const config::Config& cfg, PrintingHooks hooks);
+    // `workers` runs downloads and rendering; `device_io` runs printer calls (libcups, hot
+    // folders), so that a burst of renders never delays a printer.
+    PrintFlow(boost::asio::io_context& io, boost::asio::thread_pool& workers,
+              boost::asio::thread_pool& device_io, Journal& journal, const config::Config& cfg,
+              PrintingHooks hooks);
     ~PrintFlow();
     PrintFlow(const PrintFlow&) = delete;
     PrintFlow& operator=(const PrintFlow&) = delete;
