@@ -15,7 +15,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
-#include <opencv2/imgcodecs.hpp>
 
 #include "pressline/agent/log.hpp"
 #include "pressline/agent/scheduler.hpp"
@@ -443,15 +442,12 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
                 } else {
                     const auto& asset = std::get<assets::Asset>(got);
                     cv::Mat art;
-                    try {
-                        art = cv::imread(asset.path.string(), cv::IMREAD_UNCHANGED);
-                    } catch (const cv::Exception& e) {
-                        message = e.what();
-                    }
-                    if (art.empty()) {
-                        reason = assets::reason::corrupt;
-                        message = fmt::format("artwork {} ({} {}x{}) cannot be decoded{}", info.uri, asset.info.format,
-                                              asset.info.width, asset.info.height, message.empty() ? "" : ": " + message);
+                    auto decoded = assets::decode_image(asset.path, self->cfg.assets.max_megapixels * 1'000'000);
+                    if (auto* dp = std::get_if<assets::Problem>(&decoded)) {
+                        reason = dp->reason;
+                        message = dp->message;
+                    } else {
+                        art = std::move(std::get<cv::Mat>(decoded));
                     }
                     std::error_code ec;
                     fs::create_directories(dir, ec);
@@ -461,7 +457,7 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
                                                 static_cast<std::uint8_t>(info.srgb[2])}};
                     bool reference_written = false;
                     for (const auto& t : targets) {
-                        if (!reason.empty()) break;
+                        if (!reason.empty() || art.empty()) break;
                         auto ref = render::make_reference(art, rp, info.placement, t.dpi);
                         if (auto* rp_problem = std::get_if<render::Problem>(&ref)) {
                             reason = rp_problem->reason;

@@ -26,6 +26,9 @@
 
 extern char** environ;
 
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
 namespace pa = pressline::assets;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -711,3 +714,134 @@ TEST_F(Https, ConcurrentGetOfOneKeyFetchesOnce) {
 }
 
 }  // namespace
+
+// ---- decode_image: libpng / libjpeg / libtiff, compared with OpenCV's own decoders ----------
+
+namespace {
+
+// A test pattern: colour gradients and an alpha ramp (0..255 across the width).
+cv::Mat pattern_bgra(int w, int h) {
+  cv::Mat m(h, w, CV_8UC4);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      m.at<cv::Vec4b>(y, x) = cv::Vec4b(static_cast<uchar>(x * 255 / (w - 1)), static_cast<uchar>(y * 255 / (h - 1)),
+                                        static_cast<uchar>((x + y) % 256), static_cast<uchar>(x * 255 / (w - 1)));
+  return m;
+}
+
+cv::Mat decoded(const fs::path& p) {
+  auto r = pa::decode_image(p, 1'000'000'000);
+  if (auto* prob = std::get_if<pa::Problem>(&r)) ADD_FAILURE() << prob->reason << ": " << prob->message;
+  return std::holds_alternative<cv::Mat>(r) ? std::get<cv::Mat>(r) : cv::Mat();
+}
+
+double max_diff(const cv::Mat& a, const cv::Mat& b, const cv::Mat& mask = {}) {
+  double m = 0;
+  cv::minMaxLoc(cv::abs(a - b), nullptr, &m, nullptr, nullptr, mask);
+  return m;
+}
+
+}  // namespace
+
+TEST(Decode, PngWithAlphaMatchesOpenCV) {
+  TempDir d;
+  const fs::path p = d.path / "a.png";
+  const cv::Mat src = pattern_bgra(257, 131);
+  ASSERT_TRUE(cv::imwrite(p.string(), src));
+  const cv::Mat got = decoded(p);
+  ASSERT_EQ(got.type(), CV_8UC4);
+  EXPECT_EQ(max_diff(got, src), 0.0);  // straight alpha, exact
+}
+
+TEST(Decode, SixteenBitGrayPngBecomesEightBitBgra) {
+  TempDir d;
+  const fs::path p = d.path / "g16.png";
+  cv::Mat g16(64, 300, CV_16UC1);
+  for (int x = 0; x < g16.cols; ++x) g16.col(x).setTo(x * 65535 / (g16.cols - 1));
+  ASSERT_TRUE(cv::imwrite(p.string(), g16));
+  const cv::Mat got = decoded(p);
+  ASSERT_EQ(got.type(), CV_8UC4);
+  cv::Mat g8;
+  g16.convertTo(g8, CV_8U, 1.0 / 257);
+  std::vector<cv::Mat> ch;
+  cv::split(got, ch);
+  for (int c = 0; c < 3; ++c) EXPECT_LE(max_diff(ch[c], g8), 1.0) << "channel " << c;
+  EXPECT_EQ(cv::countNonZero(ch[3] != 255), 0);  // opaque
+}
+
+TEST(Decode, JpegMatchesOpenCVAndIsOpaque) {
+  TempDir d;
+  const fs::path p = d.path / "a.jpg";
+  cv::Mat bgr;
+  cv::cvtColor(pattern_bgra(320, 200), bgr, cv::COLOR_BGRA2BGR);
+  ASSERT_TRUE(cv::imwrite(p.string(), bgr, {cv::IMWRITE_JPEG_QUALITY, 90}));
+  const cv::Mat ref = cv::imread(p.string(), cv::IMREAD_COLOR);
+  const cv::Mat got = decoded(p);
+  ASSERT_EQ(got.type(), CV_8UC4);
+  cv::Mat got_bgr;
+  cv::cvtColor(got, got_bgr, cv::COLOR_BGRA2BGR);
+  EXPECT_LE(max_diff(got_bgr, ref), 1.0);
+  std::vector<cv::Mat> ch;
+  cv::split(got, ch);
+  EXPECT_EQ(cv::countNonZero(ch[3] != 255), 0);
+}
+
+TEST(Decode, TiffWithAlphaComesBackWithStraightAlpha) {
+  TempDir d;
+  const fs::path p = d.path / "a.tif";
+  const cv::Mat src = pattern_bgra(200, 100);
+  ASSERT_TRUE(cv::imwrite(p.string(), src));
+  const cv::Mat got = decoded(p);
+  ASSERT_EQ(got.type(), CV_8UC4);
+  std::vector<cv::Mat> gs, ss;
+  cv::split(got, gs);
+  cv::split(src, ss);
+  EXPECT_EQ(max_diff(gs[3], ss[3]), 0.0);  // alpha exact
+  // Colours where the ink is at least half: libtiff premultiplies, we undo it (rounding).
+  const cv::Mat half = ss[3] >= 128;
+  for (int c = 0; c < 3; ++c) EXPECT_LE(max_diff(gs[c], ss[c], half), 2.0) << "channel " << c;
+}
+
+TEST(Decode, BrokenImageDataIsCorruptNotACrash) {
+  TempDir d;
+  const fs::path p = d.path / "broken.png";
+  const cv::Mat src = pattern_bgra(300, 300);
+  std::vector<uchar> buf;
+  ASSERT_TRUE(cv::imencode(".png", src, buf));
+  // Damage the middle of the compressed data but keep the header and IEND intact.
+  for (std::size_t i = buf.size() / 2; i < buf.size() / 2 + 64; ++i) buf[i] ^= 0x5a;
+  std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(buf.data()), static_cast<std::streamsize>(buf.size()));
+  auto r = pa::decode_image(p, 1'000'000'000);
+  ASSERT_TRUE(std::holds_alternative<pa::Problem>(r));
+  EXPECT_EQ(std::get<pa::Problem>(r).reason, "asset_corrupt") << std::get<pa::Problem>(r).message;
+}
+
+TEST(Decode, TiffWithUnassociatedAlphaIsNotPremultiplied) {
+  // Written with libtiff as design tools do: RGBA, ExtraSamples = unassociated alpha.
+  TempDir d;
+  const fs::path p = d.path / "ua.tif";
+  {
+    TIFF* t = TIFFOpen(p.c_str(), "w");
+    ASSERT_NE(t, nullptr);
+    TIFFSetField(t, TIFFTAG_IMAGEWIDTH, 4u);
+    TIFFSetField(t, TIFFTAG_IMAGELENGTH, 1u);
+    TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 4);
+    TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
+    TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_RGB);
+    TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+    const std::uint16_t extra[] = {EXTRASAMPLE_UNASSALPHA};
+    TIFFSetField(t, TIFFTAG_EXTRASAMPLES, 1, extra);
+    unsigned char row[16] = {200, 100, 50, 255, 200, 100, 50, 128, 200, 100, 50, 64, 200, 100, 50, 0};
+    ASSERT_EQ(TIFFWriteScanline(t, row, 0, 0), 1);
+    TIFFClose(t);
+  }
+  const cv::Mat got = decoded(p);
+  ASSERT_EQ(got.type(), CV_8UC4);
+  for (int x = 0; x < 3; ++x) {  // alpha 255, 128, 64: the colour stays (R 200, G 100, B 50)
+    const auto px = got.at<cv::Vec4b>(0, x);
+    EXPECT_NEAR(px[2], 200, 2) << x;
+    EXPECT_NEAR(px[1], 100, 2) << x;
+    EXPECT_NEAR(px[0], 50, 2) << x;
+  }
+  EXPECT_EQ(got.at<cv::Vec4b>(0, 1)[3], 128);
+}

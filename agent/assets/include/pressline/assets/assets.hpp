@@ -10,6 +10,8 @@
 #include <variant>
 #include <vector>
 
+#include <opencv2/core/mat.hpp>
+
 namespace pressline::assets {
 
 // Stable reason codes (they go on the wire in job.failed). See agent/assets/README.md.
@@ -79,6 +81,13 @@ struct Asset {
 // (a PNG truncated after its header is asset_corrupt). Thread-safe; blocking file I/O.
 std::variant<ImageInfo, Problem> probe_image(const std::filesystem::path& file,
                                              std::int64_t max_pixels);
+
+// Decodes a checked artwork file (PNG, JPEG or TIFF, probed first with `max_pixels`) into an
+// 8-bit BGRA image with straight alpha (JPEG: opaque; 16-bit input reduced by libpng/libtiff).
+// Uses libpng, libjpeg and libtiff only (not cv::imread: see src/decode.cpp). Problems:
+// asset_corrupt, asset_unsupported_format (e.g. CMYK JPEG), and probe_image's. Thread-safe;
+// CPU-heavy: call it from a worker thread.
+std::variant<cv::Mat, Problem> decode_image(const std::filesystem::path& file, std::int64_t max_pixels);
 
 // Lower-case hex sha256 of a file, or Problem (asset_not_found / asset_fetch_failed).
 std::variant<std::string, Problem> sha256_file(const std::filesystem::path& file);
