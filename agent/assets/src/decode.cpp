@@ -7,7 +7,6 @@
 #include <csetjmp>
 #include <cstdio>
 #include <memory>
-#include <vector>
 
 #include <jpeglib.h>
 #include <png.h>
@@ -62,12 +61,12 @@ std::variant<cv::Mat, Problem> decode_png(const fs::path& file) {
     png_set_gray_to_rgb(png);
     png_set_bgr(png);
     png_set_filler(png, 0xff, PNG_FILLER_AFTER);  // opaque where there is no alpha
-    png_set_interlace_handling(png);
+    const int passes = png_set_interlace_handling(png);
     png_read_update_info(png, info);
     out->create(static_cast<int>(png_get_image_height(png, info)), static_cast<int>(png_get_image_width(png, info)), CV_8UC4);
-    std::vector<png_bytep> rows(static_cast<std::size_t>(out->rows));
-    for (int y = 0; y < out->rows; ++y) rows[static_cast<std::size_t>(y)] = out->ptr<png_byte>(y);
-    png_read_image(png, rows.data());
+    // Row by row (every pass for interlaced files): no row-pointer array that a longjmp would leak.
+    for (int pass = 0; pass < passes; ++pass)
+        for (int y = 0; y < out->rows; ++y) png_read_row(png, out->ptr<png_byte>(y), nullptr);
     png_read_end(png, nullptr);
     png_destroy_read_struct(&png, &info, nullptr);
     std::fclose(f);
