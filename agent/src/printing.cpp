@@ -202,7 +202,19 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
     std::unique_ptr<assets::Store> store;
     std::map<std::string, Device> devices;
     std::map<std::string, QueueEntry> queue;   // job_id -> entry (queued, files ready)
-    std::set<std::string> preparing;           // jobs on the pool being prepared
+    std::set<std::string> preparing;           // jobs waiting for or in preparation
+    // Preparation waits here and runs at most kParallelPrepares at a time, most urgent first
+    // (the scheduler's order): an express job arriving behind a burst of renders goes next.
+    struct PrepTask {
+        JobInfo info;
+        JobState from;
+        std::vector<std::pair<int, std::string>> targets;  // (dpi, format) per print file
+        std::vector<fs::path> files;
+        render::Platen platen;
+    };
+    std::vector<PrepTask> to_prepare;
+    int preparing_now = 0;
+    static constexpr int kParallelPrepares = 2;
     sched::Policy policy;
     asio::steady_timer retry_timer;
     bool draining = false;
@@ -418,18 +430,45 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
         const config::Platen* platen = cfg.platen(info.sched.platen);
         if (!platen) return fail_job(info.job_id, "unknown_platen", "platen " + info.sched.platen + " is not configured");
         preparing.insert(info.job_id);
-        struct Target { int dpi; std::string format; fs::path file; };
-        std::vector<Target> targets;
+        PrepTask task{info, from, {}, {}, render::Platen{platen->name, platen->width_mm, platen->height_mm}};
         for (const auto* p : capable) {
-            Target t{p->dpi, p->format, print_file(info.job_id, *p)};
-            bool dup = false;
-            for (const auto& x : targets) dup = dup || x.file == t.file;
-            if (!dup) targets.push_back(t);
+            const fs::path file = print_file(info.job_id, *p);
+            if (std::find(task.files.begin(), task.files.end(), file) != task.files.end()) continue;
+            task.targets.emplace_back(p->dpi, p->format);
+            task.files.push_back(file);
         }
+        to_prepare.push_back(std::move(task));
+        start_prepares();
+    }
+
+    void start_prepares() {
+        while (!stopping && preparing_now < kParallelPrepares && !to_prepare.empty()) {
+            const auto now = wall_ms();
+            auto best = to_prepare.begin();
+            for (auto it = to_prepare.begin(); it != to_prepare.end(); ++it)
+                if (sched::before(it->info.sched, best->info.sched, policy, now)) best = it;
+            PrepTask task = std::move(*best);
+            to_prepare.erase(best);
+            if (auto row = journal.job(task.info.job_id); !row || is_terminal(row->state)) {
+                preparing.erase(task.info.job_id);  // cancelled while it waited
+                continue;
+            }
+            ++preparing_now;
+            run_prepare(std::move(task));
+        }
+    }
+
+    void run_prepare(PrepTask task) {
         auto self = shared_from_this();
-        const fs::path dir = work_dir(info.job_id);
-        render::Platen rp{platen->name, platen->width_mm, platen->height_mm};
-        asio::post(workers, [self, info, targets, dir, rp, from] {
+        const fs::path dir = work_dir(task.info.job_id);
+        asio::post(workers, [self, task = std::move(task), dir] {
+            const auto& info = task.info;
+            const auto& rp = task.platen;
+            const auto from = task.from;
+            struct Target { int dpi; std::string format; fs::path file; };
+            std::vector<Target> targets;
+            for (std::size_t i = 0; i < task.files.size(); ++i)
+                targets.push_back({task.targets[i].first, task.targets[i].second, task.files[i]});
             std::string reason, message;
             const auto t0 = std::chrono::steady_clock::now();
             bool cached = true;
@@ -488,7 +527,9 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
             const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
             asio::post(self->io, [self, info, reason, message, ms, from] {
                 self->preparing.erase(info.job_id);
+                --self->preparing_now;
                 if (self->stopping) return;
+                self->start_prepares();
                 if (!reason.empty()) return self->fail_job(info.job_id, reason, message);
                 self->prepared(info, ms, from);
             });
