@@ -64,15 +64,28 @@ protected:
         cups_.reset();
     }
 
-    AgentConfig printing_config(const std::vector<std::string>& printers = {"dtg1", "dtg2"}) {
+    // `printing_extra`: more keys of the printing section, each line "  key: value\n".
+    AgentConfig printing_config(const std::vector<std::string>& printers = {"dtg1", "dtg2"},
+                                const std::string& printing_extra = "") {
         auto cfg = make_config();
         std::string y = "assets:\n  file_root: " + art_dir_.string() +
-                        "\nprinting:\n  poll_min_ms: 50\n  poll_max_ms: 400\n  retry_backoff_s: 0\n"
-                        "dtg_printers:\n";
+                        "\nprinting:\n  poll_min_ms: 50\n  poll_max_ms: 400\n  retry_backoff_s: 0\n" +
+                        printing_extra + "dtg_printers:\n";
         for (const auto& p : printers)
             y += "  - name: " + p + "\n    server: " + cups_->server() + "\n    queue: " + p + "\n";
         cfg.extra_yaml = y;
         return cfg;
+    }
+
+    // pause_device / resume_device, waiting for its result.
+    void set_device_paused(const std::string& device, bool paused) {
+        const std::string id = (paused ? "C-pause-" : "C-resume-") + device + "-" + std::to_string(++commands_);
+        json c = command(id, paused ? "pause_device" : "resume_device");
+        c["device"] = device;
+        cloud().publish_command(c.dump());
+        auto res = cloud().wait_event("command.result", id);
+        ASSERT_TRUE(res) << cloud().dump();
+        ASSERT_EQ(res->data["status"], "ok") << res->data.dump();
     }
 
     json job(const std::string& id, const fs::path& art = {}, const std::string& sha = "") {
@@ -100,6 +113,7 @@ protected:
     }
 
     std::unique_ptr<CupsServer> cups_;
+    int commands_ = 0;
     fs::path art_dir_;
     fs::path artwork_;
 };
@@ -232,12 +246,7 @@ TEST_F(Printing, MediaJamHoldsTheJobAndNewWorkGoesToTheHealthyPrinter) {
     // printing it.
     cups_->set_delay("dtg1", 3);
     start_agent(printing_config());
-    json pause = command("C-pause", "pause_device");
-    pause["device"] = "dtg2";
-    cloud().publish_command(pause.dump());
-    auto paused = cloud().wait_event("command.result", "C-pause");
-    ASSERT_TRUE(paused);
-    ASSERT_EQ(paused->data["status"], "ok") << paused->data.dump();
+    set_device_paused("dtg2", true);
     cloud().publish_job(job("J-jam-1").dump());
     auto printing = wait_type("job.printing", "J-jam-1");
     ASSERT_TRUE(printing) << cloud().dump();
@@ -255,10 +264,7 @@ TEST_F(Printing, MediaJamHoldsTheJobAndNewWorkGoesToTheHealthyPrinter) {
     })) << cloud().dump();
 
     // New work is routed to the healthy printer once it is resumed.
-    json resume = command("C-resume", "resume_device");
-    resume["device"] = "dtg2";
-    cloud().publish_command(resume.dump());
-    ASSERT_TRUE(cloud().wait_event("command.result", "C-resume"));
+    set_device_paused("dtg2", false);
     cloud().publish_job(job("J-jam-2").dump());
     auto printed2 = wait_type("job.printed", "J-jam-2");
     ASSERT_TRUE(printed2) << cloud().dump();
@@ -314,16 +320,8 @@ TEST_F(Printing, PrinterFailureIsHeldNotRetriedBlindly) {
 TEST_F(Printing, OfflinePrinterFailsOverWhenTheJobNeverReachedIt) {
     // dtg1 is powered off (CUPS accepts the job and its backend keeps trying); dtg2 is paused
     // by command so that the job goes to dtg1 first.
-    start_agent([&] {
-        auto cfg = printing_config();
-        const std::string key = "printing:\n";
-        cfg.extra_yaml.insert(cfg.extra_yaml.find(key) + key.size(), "  failover_after_s: 2\n");
-        return cfg;
-    }());
-    json pause = command("C-pause", "pause_device");
-    pause["device"] = "dtg2";
-    cloud().publish_command(pause.dump());
-    ASSERT_TRUE(cloud().wait_event("command.result", "C-pause"));
+    start_agent(printing_config({"dtg1", "dtg2"}, "  failover_after_s: 2\n"));
+    set_device_paused("dtg2", true);
     cups_->stop_printer("dtg1");
     cloud().publish_job(job("J-off-1").dump());
     auto first = wait_type("job.printing", "J-off-1");
@@ -339,9 +337,7 @@ TEST_F(Printing, OfflinePrinterFailsOverWhenTheJobNeverReachedIt) {
     EXPECT_EQ(failed->data["provably_unprinted"], true);
     EXPECT_EQ(failed->data["retry"], true);
 
-    json resume = command("C-resume", "resume_device");
-    resume["device"] = "dtg2";
-    cloud().publish_command(resume.dump());
+    set_device_paused("dtg2", false);
     auto printed = wait_type("job.printed", "J-off-1");
     ASSERT_TRUE(printed) << cloud().dump();
     EXPECT_EQ(printed->data["device"], "dtg2");
@@ -550,16 +546,8 @@ TEST_F(Printing, JobStuckInTheSpoolerIsWithdrawnAndPrintedElsewhere) {
     // failover_after_s the agent cancels it there (provably not printed: it never left the
     // spooler) and the attempt gets a new try on dtg2.
     cups_->set_delay("dtg1", 6);
-    start_agent([&] {
-        auto cfg = printing_config();
-        const std::string key = "printing:\n";
-        cfg.extra_yaml.insert(cfg.extra_yaml.find(key) + key.size(), "  failover_after_s: 2\n");
-        return cfg;
-    }());
-    json pause = command("C-pause", "pause_device");
-    pause["device"] = "dtg2";
-    cloud().publish_command(pause.dump());
-    ASSERT_TRUE(cloud().wait_event("command.result", "C-pause"));
+    start_agent(printing_config({"dtg1", "dtg2"}, "  failover_after_s: 2\n"));
+    set_device_paused("dtg2", true);
     const std::string lp = "lp -h " + cups_->server() + " -d dtg1 -t foreign-job " +
                            (fixtures_dir() / "cups" / "prime.png").string() + " >/dev/null";
     ASSERT_EQ(std::system(lp.c_str()), 0);
@@ -572,9 +560,7 @@ TEST_F(Printing, JobStuckInTheSpoolerIsWithdrawnAndPrintedElsewhere) {
     ASSERT_TRUE(failed) << cloud().dump();
     EXPECT_EQ(failed->data["reason"], "device_not_taking") << failed->data.dump();
     EXPECT_EQ(failed->data["impressions"], 0);
-    json resume = command("C-resume", "resume_device");
-    resume["device"] = "dtg2";
-    cloud().publish_command(resume.dump());
+    set_device_paused("dtg2", false);
     auto printed = wait_type("job.printed", "J-spool-1");
     ASSERT_TRUE(printed) << cloud().dump();
     EXPECT_EQ(printed->data["device"], "dtg2");
