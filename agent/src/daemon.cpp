@@ -20,6 +20,7 @@
 #include "pressline/agent/log.hpp"
 #include "pressline/agent/mqtt_link.hpp"
 #include "pressline/agent/outbox.hpp"
+#include "pressline/agent/paperwork.hpp"
 #include "pressline/agent/printing.hpp"
 #include "pressline/agent/topics.hpp"
 
@@ -78,6 +79,7 @@ struct Daemon::Impl {
     asio::thread_pool device_io{2};       // printer calls (printing.hpp)
     std::shared_ptr<Outbox> outbox;
     std::unique_ptr<PrintFlow> printing;  // io thread; its pool work holds its own state alive
+    std::unique_ptr<Paperwork> paperwork; // io thread; tickets and shipping labels
     std::map<std::string, std::string> device_status;  // device -> retained status payload
     std::shared_ptr<MqttLink> link;
     std::mutex link_mu;                   // guards link_for_paho (read on paho's thread)
@@ -145,6 +147,13 @@ struct Daemon::Impl {
 
         try {
             printing = std::make_unique<PrintFlow>(io, workers, device_io, *journal, cfg, make_printing_hooks());
+            PaperworkHooks ph;
+            ph.events_appended = [this] {
+                if (outbox) outbox->kick();
+                schedule_checkpoint();
+            };
+            ph.device_status = make_printing_hooks().device_status;
+            paperwork = std::make_unique<Paperwork>(io, workers, device_io, *journal, cfg, std::move(ph));
         } catch (const std::exception& e) {
             log->critical("cannot set up printing: {}", e.what());
             sd_notifyf(0, "STATUS=printing set-up failed: %s", e.what());
@@ -168,6 +177,7 @@ struct Daemon::Impl {
         wait_signal();
         start_link();
         printing->start();
+        paperwork->start();
         start_watchdog();
         schedule_prune(1min);
 
@@ -191,6 +201,9 @@ struct Daemon::Impl {
             device_status[device] = payload;
             if (link && link->connected())
                 link->publish(link->topics().device_status_prefix + device + "/status", payload, true, nullptr);
+        };
+        h.paperwork_changed = [this] {
+            if (paperwork) paperwork->changed();
         };
         return h;
     }
@@ -224,13 +237,17 @@ struct Daemon::Impl {
         h.job_changed = [this](const std::string& job_id) {
             asio::post(io, [this, job_id] {
                 if (printing) printing->job_changed(job_id);
+                if (paperwork) paperwork->changed();
             });
         };
         // The device list is fixed for the daemon's life: safe to read from paho's thread.
-        h.device_known = [this](const std::string& device) { return printing && printing->has_device(device); };
+        h.device_known = [this](const std::string& device) {
+            return (printing && printing->has_device(device)) || (paperwork && paperwork->has_device(device));
+        };
         h.device_paused = [this](const std::string& device, bool paused) {
             asio::post(io, [this, device, paused] {
                 if (printing) printing->set_paused(device, paused);
+                if (paperwork) paperwork->set_paused(device, paused);
             });
         };
         h.drain_changed = [this](bool d) {
@@ -342,6 +359,7 @@ struct Daemon::Impl {
         sd_notify(0, "STOPPING=1");
         auto log = logger("daemon");
         if (printing) printing->stop();
+        if (paperwork) paperwork->stop();
         if (intake->is_blocked())
             log->warn("stopping while intake is blocked ({}); the refused message stays at the "
                       "broker", blocked_reason);
@@ -386,6 +404,7 @@ struct Daemon::Impl {
         workers.join();
         device_io.join();
         printing.reset();
+        paperwork.reset();
         return exit_ok;
     }
 

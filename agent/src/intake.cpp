@@ -183,8 +183,34 @@ nlohmann::json Intake::execute(Tx& tx, const Command& cmd) {
         auto job = tx.job(job_id);
         if (!job) {
             error("unknown_job", "no job " + job_id + " at this station");
+        } else if (what == "ticket" || what == "label") {
+            // Paperwork is printed again only when asked, as a new copy on the same printer.
+            const bool ticket = what == "ticket";
+            const std::string ref = ticket ? job_id : job->order_id;
+            const auto papers = tx.papers(what, ref);
+            const PaperRow* last = papers.empty() ? nullptr : &papers.back();
+            if (ticket) {
+                last = nullptr;
+                for (const auto& p : papers)
+                    if (p.attempt == job->attempt) last = &p;
+            }
+            if (!last) {
+                error(ticket ? "no_ticket" : "no_label",
+                      ticket ? "job " + job_id + " has no ticket for attempt " + std::to_string(job->attempt) +
+                                   " (tickets are printed when an attempt is released, with labels.ticket_printer set)"
+                             : "order " + job->order_id + " has no shipping label yet (it is printed once every "
+                                   "item of the order is ready to ship)");
+            } else if (last->state == "pending" || last->state == "sending") {
+                error("already_pending", "the " + what + " " + ref + " is waiting to be printed (copy " +
+                                             std::to_string(last->copy) + ")");
+            } else {
+                auto row = tx.insert_paper(what, ref, last->attempt, last->job_id, last->device);
+                result["copy"] = row.copy;
+                result["printer"] = row.device;
+                ok(what + " " + ref + " queued again as copy " + std::to_string(row.copy) + " on " + row.device);
+            }
         } else if (what != "garment") {
-            error("not_supported", "reprint of a " + what + " is not supported by this agent version");
+            error("invalid_command", "reprint what '" + what + "': use garment, label or ticket");
         } else if (job->state != JobState::printed && job->state != JobState::qa_failed &&
                    job->state != JobState::qa_passed && job->state != JobState::held) {
             error("not_reprintable", "job " + job_id + " is " + std::string(to_string(job->state)) +

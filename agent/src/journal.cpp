@@ -178,6 +178,30 @@ constexpr const char* kMigrations[] = {
     );
     INSERT INTO meta(key, value) VALUES ('last_seq', '0');
     )sql",
+    // 1 -> 2: paperwork (job tickets, shipping labels) and the items of an order ready to ship.
+    R"sql(
+    CREATE TABLE paperwork (
+        kind       TEXT NOT NULL,       -- ticket | label
+        ref        TEXT NOT NULL,       -- ticket: job_id; label: order_id
+        attempt    INTEGER NOT NULL,    -- ticket: the attempt; label: 0
+        copy       INTEGER NOT NULL,    -- 1, then one more per reprint
+        job_id     TEXT NOT NULL,       -- the job it belongs to (label: the order's last item)
+        device     TEXT NOT NULL,       -- the label printer ('' until chosen)
+        state      TEXT NOT NULL,       -- pending, sending, printed, uncertain, failed
+        reason     TEXT,
+        device_job TEXT,
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        PRIMARY KEY (kind, ref, attempt, copy)
+    ) WITHOUT ROWID;
+    CREATE INDEX paperwork_open ON paperwork(state) WHERE state IN ('pending', 'sending');
+    CREATE TABLE order_ready (
+        order_id TEXT NOT NULL,
+        job_id   TEXT NOT NULL,
+        at_ms    INTEGER NOT NULL,
+        PRIMARY KEY (order_id, job_id)
+    ) WITHOUT ROWID;
+    )sql",
 };
 
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
@@ -294,6 +318,84 @@ std::vector<TryRow> Tx::tries(const std::string& job_id, int attempt) {
     st.bind(1, job_id).bind(2, std::int64_t{attempt});
     std::vector<TryRow> out;
     while (st.step()) out.push_back(try_row(st));
+    return out;
+}
+
+namespace {
+constexpr const char* kPaperColumns =
+    "SELECT kind, ref, attempt, copy, job_id, device, state, COALESCE(reason, ''), "
+    "COALESCE(device_job, ''), created_ms, updated_ms FROM paperwork ";
+PaperRow paper_row(const Stmt& st) {
+    PaperRow r;
+    r.kind = st.text(0);
+    r.ref = st.text(1);
+    r.attempt = static_cast<int>(st.int64(2));
+    r.copy = static_cast<int>(st.int64(3));
+    r.job_id = st.text(4);
+    r.device = st.text(5);
+    r.state = st.text(6);
+    r.reason = st.text(7);
+    r.device_job = st.text(8);
+    r.created_ms = st.int64(9);
+    r.updated_ms = st.int64(10);
+    return r;
+}
+}  // namespace
+
+PaperRow Tx::insert_paper(const std::string& kind, const std::string& ref, int attempt,
+                          const std::string& job_id, const std::string& device) {
+    int next = 1;
+    {
+        Stmt st(*j_.cache_, "SELECT COALESCE(MAX(copy), 0) FROM paperwork WHERE kind = ? AND ref = ? AND attempt = ?");
+        st.bind(1, kind).bind(2, ref).bind(3, std::int64_t{attempt});
+        if (st.step()) next = static_cast<int>(st.int64(0)) + 1;
+    }
+    Stmt ins(*j_.cache_,
+             "INSERT INTO paperwork(kind, ref, attempt, copy, job_id, device, state, created_ms, updated_ms) "
+             "VALUES (?,?,?,?,?,?,'pending',?,?)");
+    ins.bind(1, kind).bind(2, ref).bind(3, std::int64_t{attempt}).bind(4, std::int64_t{next});
+    ins.bind(5, job_id).bind(6, device).bind(7, now_ms_).bind(8, now_ms_).run();
+    PaperRow r;
+    r.kind = kind;
+    r.ref = ref;
+    r.attempt = attempt;
+    r.copy = next;
+    r.job_id = job_id;
+    r.device = device;
+    r.state = "pending";
+    r.created_ms = r.updated_ms = now_ms_;
+    return r;
+}
+
+void Tx::update_paper(const PaperRow& key, const std::string& state, const std::string& reason,
+                      const std::string& device_job) {
+    Stmt st(*j_.cache_,
+            "UPDATE paperwork SET state = ?, reason = ?, device_job = COALESCE(?, device_job), "
+            "updated_ms = ? WHERE kind = ? AND ref = ? AND attempt = ? AND copy = ?");
+    st.bind(1, state).bind(2, reason);
+    if (device_job.empty()) st.bind_null(3); else st.bind(3, device_job);
+    st.bind(4, now_ms_).bind(5, key.kind).bind(6, key.ref).bind(7, std::int64_t{key.attempt});
+    st.bind(8, std::int64_t{key.copy}).run();
+}
+
+std::vector<PaperRow> Tx::papers(const std::string& kind, const std::string& ref) {
+    static const std::string sql = std::string(kPaperColumns) + "WHERE kind = ? AND ref = ? ORDER BY attempt, copy";
+    Stmt st(*j_.cache_, sql.c_str());
+    st.bind(1, kind).bind(2, ref);
+    std::vector<PaperRow> out;
+    while (st.step()) out.push_back(paper_row(st));
+    return out;
+}
+
+std::vector<std::string> Tx::mark_order_item_ready(const std::string& order_id, const std::string& job_id) {
+    {
+        Stmt ins(*j_.cache_, "INSERT OR IGNORE INTO order_ready(order_id, job_id, at_ms) VALUES (?,?,?)");
+        ins.bind(1, order_id).bind(2, job_id).bind(3, now_ms_).run();
+    }
+    Stmt st(*j_.cache_, "SELECT job_id FROM order_ready WHERE order_id = ? ORDER BY at_ms, job_id");
+    st.bind(1, order_id);
+    std::vector<std::string> out;
+    while (st.step()) out.push_back(st.text(0));
     return out;
 }
 
@@ -578,6 +680,22 @@ std::vector<TryRow> Journal::tries(const std::string& job_id) {
     return out;
 }
 
+std::vector<PaperRow> Journal::open_papers() {
+    static const std::string sql = std::string(kPaperColumns) +
+        "WHERE state IN ('pending', 'sending') ORDER BY created_ms, kind, ref, attempt, copy";
+    std::lock_guard lock(mu_);
+    Stmt st(*cache_, sql.c_str());
+    std::vector<PaperRow> out;
+    while (st.step()) out.push_back(paper_row(st));
+    return out;
+}
+
+std::vector<PaperRow> Journal::papers(const std::string& kind, const std::string& ref) {
+    std::lock_guard lock(mu_);
+    Tx tx(*this, wall_ms());
+    return tx.papers(kind, ref);
+}
+
 std::optional<std::string> Journal::meta(const std::string& key) {
     std::lock_guard lock(mu_);
     Tx tx(*this, wall_ms());
@@ -600,6 +718,8 @@ int Journal::prune(std::int64_t cutoff_ms, std::int64_t tombstone_cutoff_ms) {
         exec("DELETE FROM transitions WHERE job_id IN (SELECT job_id FROM prune_ids)");
         exec("DELETE FROM attempts WHERE job_id IN (SELECT job_id FROM prune_ids)");
         exec("DELETE FROM tries WHERE job_id IN (SELECT job_id FROM prune_ids)");
+        exec("DELETE FROM paperwork WHERE job_id IN (SELECT job_id FROM prune_ids)");
+        exec("DELETE FROM order_ready WHERE job_id IN (SELECT job_id FROM prune_ids)");
         exec("UPDATE jobs SET payload = '', pruned = 1 WHERE job_id IN (SELECT job_id FROM prune_ids)");
         {
             Stmt st(*cache_, "DELETE FROM jobs WHERE pruned = 1 AND finished_ms < ?");

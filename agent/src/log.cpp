@@ -1,6 +1,8 @@
 // stderr logging in a form journald shows well.
 #include "pressline/agent/log.hpp"
 
+#include <atomic>
+#include <csignal>
 #include <cstdlib>
 #include <mutex>
 
@@ -75,6 +77,22 @@ std::shared_ptr<spdlog::logger> logger(const std::string& module) {
         return spdlog::get(module);  // another thread registered it first
     }
     return l;
+}
+
+void crash_point(const char* name) {
+    static const std::string spec = [] {
+        const char* v = std::getenv("PRESSLINE_CRASH_AT");
+        return std::string(v ? v : "");
+    }();
+    if (spec.empty()) return;
+    static std::atomic<int> hits{0};  // crash points are reached on several threads
+    const auto colon = spec.find(':');
+    const std::string point = spec.substr(0, colon);
+    const int nth = colon == std::string::npos ? 1 : std::atoi(spec.c_str() + colon + 1);
+    if (point != name || ++hits != nth) return;
+    logger("agent")->warn("crash point {} reached: SIGKILL (PRESSLINE_CRASH_AT)", name);
+    spdlog::default_logger()->flush();
+    ::raise(SIGKILL);
 }
 
 }  // namespace pressline::agent

@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "pressline/agent/log.hpp"
+#include "pressline/agent/paperwork.hpp"
 #include "pressline/agent/scheduler.hpp"
 #include "pressline/assets/assets.hpp"
 #include "pressline/devices/dtg.hpp"
@@ -61,23 +62,6 @@ std::optional<std::int64_t> parse_time_ms(const std::string& s) {
         ms -= sign * (h * 60 + m) * 60'000LL;
     }
     return ms;
-}
-
-// Named crash points for tests (PRESSLINE_CRASH_AT=NAME[:N]).
-void crash_point(const char* name) {
-    static const std::string spec = [] {
-        const char* v = std::getenv("PRESSLINE_CRASH_AT");
-        return std::string(v ? v : "");
-    }();
-    if (spec.empty()) return;
-    static int hits = 0;
-    const auto colon = spec.find(':');
-    const std::string point = spec.substr(0, colon);
-    const int nth = colon == std::string::npos ? 1 : std::atoi(spec.c_str() + colon + 1);
-    if (point != name || ++hits != nth) return;
-    logger("printing")->warn("crash point {} reached: SIGKILL (PRESSLINE_CRASH_AT)", name);
-    spdlog::default_logger()->flush();
-    ::raise(SIGKILL);
 }
 
 std::string mime_of(const std::string& format) {
@@ -672,6 +656,7 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
             ok = row && row->state == JobState::queued;
             if (!ok) return;
             try_no = tx.insert_try(job_id, entry.info.attempt, d.cfg.name);
+            record_ticket(tx, job_id, entry.info.attempt, cfg);
             tx.transition(job_id, JobState::printing, "",
                           {"job.printing", job_id,
                            {{"order_id", entry.info.order_id}, {"attempt", entry.info.attempt},
@@ -681,6 +666,7 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
         });
         queue.erase(job_id);
         if (!ok) return pump(d);
+        if (hooks.paperwork_changed) hooks.paperwork_changed();
         sched::released(d.caps, entry.info.sched, now);
         logger("printing")->info("released job_id={} attempt={} try={} device={} why=\"{}\"", job_id,
                                  entry.info.attempt, try_no, d.cfg.name, pick.why);
@@ -843,8 +829,15 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
                           {"job.printed", f.job_id,
                            {{"order_id", f.order_id}, {"attempt", f.attempt}, {"try", f.try_no},
                             {"device", d.cfg.name}, {"impressions", st.impressions}}});
+            // Without QA the garment is done: on to the order's label.
+            const json payload = json::parse(row->payload, nullptr, false);
+            if (payload.is_object() && !payload.value("qa", json::object()).value("required", true)) {
+                row->state = JobState::printed;
+                ready_to_ship(tx, *row, cfg);
+            }
         });
         logger("printing")->info("printed job_id={} attempt={} try={} device={}", f.job_id, f.attempt, f.try_no, d.cfg.name);
+        if (hooks.paperwork_changed) hooks.paperwork_changed();
         d.flight.reset();
         pump_all();
     }

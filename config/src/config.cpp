@@ -41,6 +41,12 @@ namespace pressline::config {
 
 namespace fs = std::filesystem;
 
+const LabelPrinter* Config::label_printer(std::string_view name) const {
+    for (const auto& p : label_printers)
+        if (p.name == name) return &p;
+    return nullptr;
+}
+
 const Platen* Config::platen(std::string_view name) const {
     auto it = platens.find(std::string(name));
     return it == platens.end() ? nullptr : &it->second;
@@ -99,6 +105,8 @@ const std::vector<SectionSchema>& schema() {
         {"platens", {}},          // a map: platen name -> {width_mm, height_mm}
         {"garment_colors", {}},   // a map: colour name -> [r, g, b] or {srgb, class}
         {"dtg_printers", {}},     // a list of printers (kDtgPrinterKeys)
+        {"label_printers", {}},   // a list of printers (kLabelPrinterKeys)
+        {"labels", {"ticket_printer", "shipping_printers", "ticket_width_mm", "ticket_height_mm", "retry_s", "ship_from"}},
     };
     return s;
 }
@@ -107,6 +115,14 @@ const std::vector<std::string_view> kDtgPrinterKeys = {
     "name", "driver", "server", "queue", "options", "hot_folder", "done_folder", "error_folder",
     "result_folder", "completion", "rip_timeout_s", "platens", "garment_classes", "methods", "dpi",
     "format"};
+
+const std::vector<std::string_view> kLabelPrinterKeys = {
+    "name", "connection", "language", "vendor_id", "product_id", "serial", "host", "port", "server",
+    "queue", "status_query", "dpi", "width_mm", "height_mm", "darkness", "x_offset_mm", "y_offset_mm",
+    "media", "connect_timeout_ms", "write_timeout_ms", "status_timeout_ms"};
+
+const std::vector<std::string_view> kShipFromKeys = {
+    "name", "company", "line1", "line2", "city", "region", "postal_code", "country", "phone"};
 
 std::vector<std::string_view> section_names() {
     std::vector<std::string_view> out;
@@ -309,6 +325,11 @@ private:
     void load_platens(const Section& top, Config& cfg);
     void load_garment_colors(const Section& top, Config& cfg);
     void load_dtg_printers(const Section& top, Config& cfg);
+    void load_label_printers(const Section& top, Config& cfg);
+    void load_labels(const Section& s, Config& cfg);
+    // Reads `key` as one of `allowed` into `out` (unchanged when absent or wrong).
+    void read_choice(const Section& s, std::string_view key, std::initializer_list<std::string_view> allowed,
+                     std::string& out);
     std::optional<bool> read_bool(const Section& s, std::string_view key);
     std::optional<double> read_double(const Section& s, std::string_view key, double min, double max);
     std::optional<std::vector<std::string>> read_string_list(const Section& s, std::string_view key,
@@ -1143,6 +1164,138 @@ void Loader::load_dtg_printers(const Section& top, Config& cfg) {
     }
 }
 
+void Loader::read_choice(const Section& s, std::string_view key,
+                         std::initializer_list<std::string_view> allowed, std::string& out) {
+    auto v = read_string(s, key, false);
+    if (!v) return;
+    const std::vector<std::string_view> list(allowed);
+    if (std::find(list.begin(), list.end(), *v) != list.end()) {
+        out = *v;
+        return;
+    }
+    std::string msg = fmt::format("unknown value '{}'; use one of {}", *v, join(list));
+    if (auto near = closest(*v, list)) msg = fmt::format("unknown value '{}'; did you mean '{}'?", *v, *near);
+    error(s.find(key)->value_pos(), s.find(key)->path, msg);
+}
+
+void Loader::load_label_printers(const Section& top, Config& cfg) {
+    const Field* f = top.find("label_printers");
+    if (!f || f->value.IsNull()) return;
+    if (!f->value.IsSequence()) {
+        error(f->value_pos(), f->path, fmt::format("expected a list of printers (- name: ...), got {}", describe(f->value)));
+        return;
+    }
+    std::map<std::string, int> names;
+    for (const auto& d : cfg.dtg_printers) names.emplace(d.name, 0);
+    for (std::size_t i = 0; i < f->value.size(); ++i) {
+        const YAML::Node item = f->value[i];
+        const std::string path = fmt::format("label_printers[{}]", i);
+        if (!item.IsMap()) {
+            error(pos_of(item.Mark()), path, fmt::format("expected a map (name, connection, ...), got {}", describe(item)));
+            continue;
+        }
+        const Section ps = read_map(item, path, pos_of(item.Mark()), kLabelPrinterKeys);
+        LabelPrinter p;
+        if (auto v = read_string(ps, "name", true)) {
+            if (auto problem = topic_level_problem(*v)) {
+                error(ps.find("name")->value_pos(), ps.find("name")->path, *problem);
+            } else if (auto it = names.find(*v); it != names.end()) {
+                error(ps.find("name")->value_pos(), ps.find("name")->path,
+                      it->second ? fmt::format("duplicate printer name '{}' (first given at line {})", *v, it->second)
+                                 : fmt::format("duplicate printer name '{}' (a DTG printer has it)", *v));
+            } else {
+                names.emplace(*v, ps.find("name")->value_pos().line);
+                p.name = *v;
+            }
+        }
+        read_choice(ps, "connection", {"usb", "tcp", "cups"}, p.connection);
+        read_choice(ps, "language", {"zpl", "pdf"}, p.language);
+        if (p.language == "pdf" && p.connection != "cups" && ps.find("language"))
+            error(ps.find("language")->value_pos(), ps.find("language")->path,
+                  fmt::format("pdf labels need connection cups (a CUPS queue rasterises them); "
+                              "connection is {}", p.connection));
+        // USB ids as lsusb shows them: hex, "0a5f" or 0x0a5f.
+        auto usb_id = [&](std::string_view key, int& out) {
+            const Field* idf = ps.find(key);
+            if (!idf) return;
+            const std::string text = idf->value.IsScalar() ? idf->value.Scalar() : std::string();
+            std::string hex = text;
+            if (hex.size() > 2 && hex[0] == '0' && (hex[1] == 'x' || hex[1] == 'X')) hex = hex.substr(2);
+            const bool ok = !hex.empty() && hex.size() <= 4 &&
+                            hex.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos;
+            const long v = ok ? std::strtol(hex.c_str(), nullptr, 16) : 0;
+            if (!ok || v < 1)
+                error(idf->value_pos(), idf->path,
+                      fmt::format("expected a USB id in hex as lsusb shows it (0a5f or 0x0a5f), got {}", describe(idf->value)));
+            else
+                out = static_cast<int>(v);
+        };
+        usb_id("vendor_id", p.vendor_id);
+        usb_id("product_id", p.product_id);
+        if (auto v = read_string(ps, "serial", false)) p.serial = *v;
+        if (auto v = read_string(ps, "host", false)) p.host = *v;
+        if (auto v = read_int(ps, "port", 1, 65535)) p.port = static_cast<int>(*v);
+        if (auto v = read_string(ps, "server", false)) p.server = *v;
+        if (auto v = read_string(ps, "queue", false)) p.queue = *v;
+        if (p.queue.empty()) p.queue = p.name;
+        if (p.connection == "usb" && !ps.find("product_id")) report_missing(ps, "product_id");
+        if (p.connection == "tcp" && !ps.find("host")) report_missing(ps, "host");
+        read_choice(ps, "status_query", {"auto", "hqes", "hs", "none"}, p.status_query);
+        if (auto v = read_int(ps, "dpi", 100, 600)) p.dpi = static_cast<int>(*v);
+        if (auto v = read_double(ps, "width_mm", 10, 300)) p.width_mm = *v;
+        if (auto v = read_double(ps, "height_mm", 10, 1000)) p.height_mm = *v;
+        if (auto v = read_int(ps, "darkness", -1, 30)) p.darkness = static_cast<int>(*v);
+        if (auto v = read_double(ps, "x_offset_mm", -50, 50)) p.x_offset_mm = *v;
+        if (auto v = read_double(ps, "y_offset_mm", -50, 50)) p.y_offset_mm = *v;
+        read_choice(ps, "media", {"gap", "black_mark", "continuous"}, p.media);
+        if (auto v = read_int(ps, "connect_timeout_ms", 100, 120'000)) p.connect_timeout_ms = static_cast<int>(*v);
+        if (auto v = read_int(ps, "write_timeout_ms", 100, 600'000)) p.write_timeout_ms = static_cast<int>(*v);
+        if (auto v = read_int(ps, "status_timeout_ms", 100, 120'000)) p.status_timeout_ms = static_cast<int>(*v);
+        cfg.label_printers.push_back(std::move(p));
+    }
+}
+
+void Loader::load_labels(const Section& s, Config& cfg) {
+    Labels& out = cfg.labels;
+    auto known = [&](const Field* f, const std::string& path, const YAML::Node& node, const std::string& name) {
+        if (cfg.label_printer(name)) return true;
+        std::vector<std::string_view> names;
+        for (const auto& p : cfg.label_printers)
+            if (!p.name.empty()) names.push_back(p.name);
+        (void)f;
+        error(pos_of(node.Mark()), path,
+              names.empty() ? fmt::format("no label printer '{}': label_printers is empty", name)
+                            : fmt::format("no label printer '{}'; label_printers has {}", name, join(names)));
+        return false;
+    };
+    if (auto v = read_string(s, "ticket_printer", false)) {
+        const Field* f = s.find("ticket_printer");
+        if (v->empty() || known(f, f->path, f->value, *v)) out.ticket_printer = *v;
+    }
+    if (auto v = read_string_list(s, "shipping_printers")) {
+        const Field* f = s.find("shipping_printers");
+        bool ok = true;
+        for (std::size_t k = 0; k < v->size(); ++k)
+            ok = known(f, fmt::format("{}[{}]", f->path, k), f->value[k], (*v)[k]) && ok;
+        if (ok) out.shipping_printers = *v;
+    }
+    if (auto v = read_double(s, "ticket_width_mm", 10, 300)) out.ticket_width_mm = *v;
+    if (auto v = read_double(s, "ticket_height_mm", 10, 1000)) out.ticket_height_mm = *v;
+    if (auto v = read_int(s, "retry_s", 1, 3600)) out.retry_s = static_cast<int>(*v);
+    if (const Field* f = s.find("ship_from")) {
+        if (!f->value.IsMap()) {
+            error(f->value_pos(), f->path, fmt::format("expected a map (name, line1, city, ...), got {}", describe(f->value)));
+            return;
+        }
+        const Section a = read_map(f->value, f->path, f->value_pos(), kShipFromKeys);
+        ShipFrom& sf = out.ship_from;
+        for (auto [key, dst] : {std::pair{"name", &sf.name}, {"company", &sf.company}, {"line1", &sf.line1},
+                                {"line2", &sf.line2}, {"city", &sf.city}, {"region", &sf.region},
+                                {"postal_code", &sf.postal_code}, {"country", &sf.country}, {"phone", &sf.phone}})
+            if (auto v = read_string(a, key, false)) *dst = *v;
+    }
+}
+
 // Whether 0-based line `line` of `text` has a tab in its leading whitespace.
 bool indented_with_tab(std::string_view text, int line) {
     if (line < 0) return false;
@@ -1219,6 +1372,8 @@ LoadResult Loader::run(std::string_view text) {
     load_platens(top, cfg);
     load_garment_colors(top, cfg);
     load_dtg_printers(top, cfg);
+    load_label_printers(top, cfg);
+    load_labels(read_section(top, "labels"), cfg);
 
     result.diagnostics = take_diagnostics();
     if (result.diagnostics.empty()) result.config = std::move(cfg);

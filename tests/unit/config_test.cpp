@@ -156,7 +156,8 @@ TEST_F(ConfigTest, UnknownKeyWithoutCloseMatchListsKnownKeysOrItsSection) {
     EXPECT_EQ(one_error(std::string(kMinimal) + "colour: red\n"),
               at(8, 1,
                  "colour: unknown key; known keys at the top level: station, broker, mqtt, "
-                 "storage, intake, log, assets, printing, scheduler, platens, garment_colors, dtg_printers"));
+                 "storage, intake, log, assets, printing, scheduler, platens, garment_colors, dtg_printers, "
+                 "label_printers, labels"));
     // A real key in the wrong section says where it belongs.
     EXPECT_EQ(one_error(std::string(kMinimal) + "  keepalive_s: 30\n"),
               at(8, 3,
@@ -355,11 +356,13 @@ TEST_F(ConfigTest, TopLevelMustBeAMap) {
     EXPECT_EQ(one_error("- station\n- broker\n"),
               at(1, 1,
                  "the top level must be a map of sections (station, broker, mqtt, storage, intake, "
-                 "log, assets, printing, scheduler, platens, garment_colors, dtg_printers), got a list"));
+                 "log, assets, printing, scheduler, platens, garment_colors, dtg_printers, label_printers, "
+                 "labels), got a list"));
     EXPECT_EQ(one_error("hello\n"),
               at(1, 1,
                  "the top level must be a map of sections (station, broker, mqtt, storage, intake, "
-                 "log, assets, printing, scheduler, platens, garment_colors, dtg_printers), got 'hello'"));
+                 "log, assets, printing, scheduler, platens, garment_colors, dtg_printers, label_printers, "
+                 "labels), got 'hello'"));
 }
 
 TEST_F(ConfigTest, YamlSyntaxErrorIsOneDiagnosticWithPosition) {
@@ -977,6 +980,47 @@ garment_colors:
     EXPECT_NE(all.find("garment_colors.odd[2]: expected an integer 0-255, got '300'"), std::string::npos) << all;
 }
 
+TEST_F(ConfigTest, LabelPrintersAndLabels) {
+    const LoadResult good = load(std::string(kMinimal) + R"(label_printers:
+  - {name: zebra-a, connection: usb, vendor_id: 0a5f, product_id: 0x0181, serial: Z1, darkness: 22, media: black_mark}
+  - {name: zebra-b, host: 127.0.0.1, x_offset_mm: 2.5}
+  - {name: rollo, connection: cups, language: pdf}
+labels:
+  ticket_printer: zebra-a
+  shipping_printers: [zebra-b, rollo]
+  ship_from: {name: Shop, country: GB}
+)");
+    ASSERT_TRUE(good.ok()) << dump(good);
+    const Config& c = *good.config;
+    ASSERT_EQ(c.label_printers.size(), 3u);
+    EXPECT_EQ(c.label_printers[0].vendor_id, 0x0a5f);
+    EXPECT_EQ(c.label_printers[0].product_id, 0x0181);
+    EXPECT_EQ(c.label_printers[0].media, "black_mark");
+    EXPECT_EQ(c.label_printers[1].connection, "tcp");  // the default
+    EXPECT_EQ(c.label_printers[1].port, 9100);
+    EXPECT_DOUBLE_EQ(c.label_printers[1].x_offset_mm, 2.5);
+    EXPECT_EQ(c.label_printers[2].queue, "rollo");
+    EXPECT_EQ(c.labels.shipping_printers, (std::vector<std::string>{"zebra-b", "rollo"}));
+    EXPECT_EQ(c.labels.ship_from.country, "GB");
+
+    const LoadResult bad = load(std::string(kMinimal) + R"(dtg_printers:
+  - {name: dtg-1}
+label_printers:
+  - {name: dtg-1, host: h}
+  - {name: z2, connection: usb, vendor_id: zebra}
+  - {name: z3, connection: tcp, language: pdf, host: h, media: gaps}
+labels:
+  ticket_printer: z9
+)");
+    const std::string all = dump(bad);
+    EXPECT_NE(all.find("label_printers[0].name: duplicate printer name 'dtg-1' (a DTG printer has it)"), std::string::npos) << all;
+    EXPECT_NE(all.find("label_printers[1].vendor_id: expected a USB id in hex as lsusb shows it (0a5f or 0x0a5f), got 'zebra'"), std::string::npos) << all;
+    EXPECT_NE(all.find("label_printers[1].product_id: required key is missing"), std::string::npos) << all;
+    EXPECT_NE(all.find("label_printers[2].language: pdf labels need connection cups"), std::string::npos) << all;
+    EXPECT_NE(all.find("label_printers[2].media: unknown value 'gaps'; did you mean 'gap'?"), std::string::npos) << all;
+    EXPECT_NE(all.find("labels.ticket_printer: no label printer 'z9'; label_printers has z2, z3"), std::string::npos) << all;
+}
+
 TEST(ShippedConfigTest, DemoLoads) {
     const fs::path demo = repo_root() / "config/demo.yaml";
     const LoadResult r = load_file(demo);
@@ -1080,7 +1124,7 @@ TEST(ShippedConfigTest, ReadmeDocumentsEveryKeyOfTheExample) {
             for (const auto& key : section.second) check_key(name, key.first.as<std::string>());
         }
     }
-    EXPECT_EQ(keys.size(), 65u);  // every key of the schema
+    EXPECT_EQ(keys.size(), 92u);  // every key of the schema
 }
 
 }  // namespace

@@ -131,13 +131,14 @@ struct Store::Impl : std::enable_shared_from_this<Store::Impl> {
     }
   }
 
-  std::variant<Asset, Problem> from_cache(const std::string& sha, std::unique_lock<std::mutex>& lk);
-  std::variant<Asset, Problem> fetch(const std::string& uri, const std::string& sha);
+  std::variant<Asset, Problem> from_cache(const std::string& sha, std::unique_lock<std::mutex>& lk,
+                                          Content content);
+  std::variant<Asset, Problem> fetch(const std::string& uri, const std::string& sha, Content content);
 };
 
 // Called with mu held and the entry present; returns with mu held. Verifies and probes unlocked.
 std::variant<Asset, Problem> Store::Impl::from_cache(const std::string& sha,
-                                                     std::unique_lock<std::mutex>& lk) {
+                                                     std::unique_lock<std::mutex>& lk, Content content) {
   Entry& e = entries.at(sha);
   const std::int64_t t = tick();
   e.last_use = t;
@@ -153,7 +154,8 @@ std::variant<Asset, Problem> Store::Impl::from_cache(const std::string& sha,
   auto actual = sha256_file(a.path);
   std::variant<ImageInfo, Problem> probed = Problem{};
   const bool intact = std::holds_alternative<std::string>(actual) && std::get<std::string>(actual) == sha;
-  if (intact) probed = probe_image(a.path, policy.max_pixels);
+  if (intact) probed = content == Content::image ? probe_image(a.path, policy.max_pixels)
+                                                 : std::variant<ImageInfo, Problem>(ImageInfo{});
   a.lease.reset();  // re-taken below if kept
   lk.lock();
   auto it = entries.find(sha);
@@ -177,7 +179,8 @@ std::variant<Asset, Problem> Store::Impl::from_cache(const std::string& sha,
 }
 
 // Called without mu. The single fetcher of `sha` (in-flight entry held by the caller).
-std::variant<Asset, Problem> Store::Impl::fetch(const std::string& uri, const std::string& sha) {
+std::variant<Asset, Problem> Store::Impl::fetch(const std::string& uri, const std::string& sha,
+                                                Content content) {
   std::string tmpl = (tmp / (sha + ".XXXXXX")).string();
   int fd = ::mkstemp(tmpl.data());
   if (fd < 0)
@@ -197,7 +200,8 @@ std::variant<Asset, Problem> Store::Impl::fetch(const std::string& uri, const st
     return fail(Problem{reason::checksum_mismatch,
                         "sha256 mismatch for " + detail::redact_uri(uri) + ": expected " + sha +
                             ", got " + f.sha256 + " (" + std::to_string(f.bytes) + " bytes)"});
-  auto probed = probe_image(temp, policy.max_pixels);
+  auto probed = content == Content::image ? probe_image(temp, policy.max_pixels)
+                                          : std::variant<ImageInfo, Problem>(ImageInfo{});
   if (auto* p = std::get_if<Problem>(&probed)) {
     Problem q = *p;
     q.message = detail::redact_uri(uri) + ": " + q.message;
@@ -266,7 +270,8 @@ Store::Store(fs::path cache_dir, std::int64_t cache_max_bytes, FetchPolicy polic
 
 Store::~Store() = default;
 
-std::variant<Asset, Problem> Store::get(const std::string& uri, const std::string& sha256_hex) {
+std::variant<Asset, Problem> Store::get(const std::string& uri, const std::string& sha256_hex,
+                                        Content content) {
   Impl& s = *impl_;
   if (!is_sha256_hex(sha256_hex))
     return Problem{reason::checksum_mismatch,
@@ -281,7 +286,7 @@ std::variant<Asset, Problem> Store::get(const std::string& uri, const std::strin
   std::unique_lock lk(s.mu);
   for (;;) {
     if (s.entries.count(sha) != 0) {
-      auto r = s.from_cache(sha, lk);
+      auto r = s.from_cache(sha, lk, content);
       if (auto* p = std::get_if<Problem>(&r); p == nullptr || !p->reason.empty()) return r;
       continue;  // dropped or raced away: look again
     }
@@ -297,7 +302,7 @@ std::variant<Asset, Problem> Store::get(const std::string& uri, const std::strin
     s.inflight.emplace(sha, f);
     ++s.st.fetches;
     lk.unlock();
-    auto r = s.fetch(uri, sha);
+    auto r = s.fetch(uri, sha, content);
     lk.lock();
     if (auto* p = std::get_if<Problem>(&r)) f->problem = *p;
     f->done = true;

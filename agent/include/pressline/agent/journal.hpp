@@ -81,6 +81,24 @@ struct TryRow {
     std::int64_t updated_ms = 0;
 };
 
+// One piece of paperwork: a job ticket (one per attempt) or an order's shipping label, and each
+// reprint of it (copy 2, 3...). States: pending -> sending (recorded before the bytes go out)
+// -> printed | uncertain (part or all may have reached the printer: a person decides) |
+// failed; sending -> pending again only when the printer provably got nothing.
+struct PaperRow {
+    std::string kind;        // ticket | label
+    std::string ref;         // ticket: job_id; label: order_id
+    int attempt = 0;         // ticket: the attempt; label: 0
+    int copy = 1;
+    std::string job_id;      // the job it belongs to (label: the item that completed the order)
+    std::string device;      // label printer
+    std::string state;
+    std::string reason;
+    std::string device_job;  // CUPS job id, if any
+    std::int64_t created_ms = 0;
+    std::int64_t updated_ms = 0;
+};
+
 struct OutboxRow {
     std::int64_t seq = 0;
     std::string topic;
@@ -110,6 +128,16 @@ public:
     void update_try(const std::string& job_id, int attempt, int try_no, const std::string& state,
                     const std::string& device_job = {});
     std::vector<TryRow> tries(const std::string& job_id, int attempt);
+    // Paperwork: a new copy (state pending) of a ticket (ref = job_id, attempt) or a label
+    // (ref = order_id, attempt 0); returns it with its copy number.
+    PaperRow insert_paper(const std::string& kind, const std::string& ref, int attempt,
+                          const std::string& job_id, const std::string& device);
+    void update_paper(const PaperRow& key, const std::string& state, const std::string& reason = {},
+                      const std::string& device_job = {});
+    std::vector<PaperRow> papers(const std::string& kind, const std::string& ref);
+    // Records that `job_id` of `order_id` is ready to ship (idempotent); returns every ready job
+    // of the order, first ready first.
+    std::vector<std::string> mark_order_item_ready(const std::string& order_id, const std::string& job_id);
     std::optional<CommandRow> command(const std::string& command_id);
     void insert_command(const CommandRow& row);
     std::optional<std::string> meta(const std::string& key);
@@ -163,6 +191,9 @@ public:
     std::vector<TryRow> open_tries();
     std::vector<TryRow> tries(const std::string& job_id);
     std::optional<std::string> meta(const std::string& key);
+    // Paperwork not settled yet (pending, sending), oldest first.
+    std::vector<PaperRow> open_papers();
+    std::vector<PaperRow> papers(const std::string& kind, const std::string& ref);
 
     // Housekeeping, off the intake's critical path (call from a worker thread).
     // Drops the payload and history of jobs finished before `cutoff_ms` (a tombstone row keeps

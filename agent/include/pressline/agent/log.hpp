@@ -21,4 +21,9 @@ bool set_log_level(const std::string& level);
 // The logger of one module, created on first use.
 std::shared_ptr<spdlog::logger> logger(const std::string& module);
 
+// Named crash points for tests: with PRESSLINE_CRASH_AT=NAME[:N] the process kills itself
+// (SIGKILL, after flushing the log) the N-th time (default 1st) it reaches crash_point(NAME).
+// Points: printing.hpp and paperwork.hpp list theirs.
+void crash_point(const char* name);
+
 }  // namespace pressline::agent

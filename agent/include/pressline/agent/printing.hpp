@@ -32,6 +32,8 @@ struct PrintingHooks {
     std::function<void()> events_appended;  // new events in the outbox
     // A device's retained status changed (topic suffix = device name).
     std::function<void(const std::string& device, const std::string& status_json)> device_status;
+    // New paperwork in the journal (an attempt's ticket, an order's label).
+    std::function<void()> paperwork_changed;
 };
 
 class PrintFlow {

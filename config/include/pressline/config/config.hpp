@@ -126,6 +126,46 @@ struct DtgPrinter {
     std::string format = "png";               // print file: png | jpeg | pdf
 };
 
+// One label printer (config/README.md "label_printers"): ZPL on USB, TCP 9100 or a CUPS raw
+// queue, or PDF through a CUPS queue; with its calibration.
+struct LabelPrinter {
+    std::string name;                         // device name in events and topics
+    std::string connection = "tcp";           // usb | tcp | cups
+    std::string language = "zpl";             // zpl | pdf (pdf needs connection cups)
+    int vendor_id = 0x0a5f;                   // usb: idVendor (default Zebra)
+    int product_id = 0;                       // usb: idProduct (required for usb)
+    std::string serial;                       // usb: iSerialNumber (empty: the only match)
+    std::string host;                         // tcp
+    int port = 9100;                          // tcp
+    std::string server;                       // cups: "host:port" or socket path (default: the system's)
+    std::string queue;                        // cups: queue (default: the name)
+    std::string status_query = "auto";        // auto | hqes | hs | none
+    int dpi = 203;
+    double width_mm = 101.6;                  // label size (4 x 6 in)
+    double height_mm = 152.4;
+    int darkness = -1;                        // 0..30 (~SD); -1: the printer's own setting
+    double x_offset_mm = 0;
+    double y_offset_mm = 0;
+    std::string media = "gap";                // gap | black_mark | continuous
+    int connect_timeout_ms = 3000;
+    int write_timeout_ms = 10000;
+    int status_timeout_ms = 2000;
+};
+
+struct ShipFrom {
+    std::string name, company, line1, line2, city, region, postal_code, country, phone;
+};
+
+// Tickets and shipping labels (config/README.md "labels").
+struct Labels {
+    std::string ticket_printer;               // labels.ticket_printer: a label_printers name; empty: no tickets
+    std::vector<std::string> shipping_printers;  // labels.shipping_printers: first that takes the label's format
+    double ticket_width_mm = 101.6;           // labels.ticket_width_mm (4 x 6 in)
+    double ticket_height_mm = 152.4;          // labels.ticket_height_mm
+    int retry_s = 5;                          // labels.retry_s: wait before asking a printer that was not ready again
+    ShipFrom ship_from;                       // labels.ship_from: return address on rendered labels
+};
+
 struct Config {
     std::filesystem::path source;     // the file this was loaded from
     Station station;
@@ -140,8 +180,11 @@ struct Config {
     std::map<std::string, Platen> platens;          // platens: defaults + the file's
     std::map<std::string, GarmentColor> garment_colors;  // garment_colors: defaults + the file's
     std::vector<DtgPrinter> dtg_printers;           // dtg_printers
+    std::vector<LabelPrinter> label_printers;       // label_printers
+    Labels labels;                                  // labels
 
     const Platen* platen(std::string_view name) const;
+    const LabelPrinter* label_printer(std::string_view name) const;
 };
 
 // The colour class of an sRGB garment colour: "dark" below a relative luminance of 0.5.

@@ -92,6 +92,8 @@ std::variant<cv::Mat, Problem> decode_image(const std::filesystem::path& file, s
 // Lower-case hex sha256 of a file, or Problem (asset_not_found / asset_fetch_failed).
 std::variant<std::string, Problem> sha256_file(const std::filesystem::path& file);
 
+enum class Content { image, document };
+
 struct StoreStats {
   std::int64_t fetches = 0;    // downloads or file:// copies started
   std::int64_t hits = 0;       // served from the cache (content re-verified)
@@ -119,7 +121,9 @@ class Store {
 
   // Returns the verified, probed asset for uri (https://, file://, http:// if allowed) whose
   // content must hash to sha256_hex (64 hex digits). Never throws for bad input or fetch errors.
-  std::variant<Asset, Problem> get(const std::string& uri, const std::string& sha256_hex);
+  // Content::document (a carrier's ZPL or PDF label) skips the image probe; `info` stays empty.
+  std::variant<Asset, Problem> get(const std::string& uri, const std::string& sha256_hex,
+                                   Content content = Content::image);
 
   StoreStats stats() const;
 
