@@ -108,7 +108,7 @@ void complete_order(Tx& tx, const std::string& order_id, const std::vector<std::
         if (row->state == JobState::held) tx.transition(id, JobState::labeling, "label printed", {});
         else if (row->state != JobState::labeling) continue;
         json data{{"order_id", order_id}, {"attempt", std::max(1, row->attempt)}};
-        data.update(extra);
+        if (extra.is_object()) data.update(extra);
         tx.transition(id, JobState::completed, "", {"job.completed", id, data});
     }
 }
@@ -367,10 +367,16 @@ struct Paperwork::Impl : std::enable_shared_from_this<Paperwork::Impl> {
     void built(const std::string& name, const PaperRow& row, const label::Result<std::string>& doc) {
         auto& d = devices.at(name);
         if (stopping) return;
+        if (const auto* p = std::get_if<label::Problem>(&doc); p && p->reason == "journal") {
+            logger("labels")->error("{} {}: cannot read the journal ({}); trying again in {} s", row.kind,
+                                    paper_name(row), p->message, cfg.labels.retry_s);
+            d.busy = false;
+            return retry_later(d);
+        }
         if (const auto* p = std::get_if<label::Problem>(&doc)) {
             d.queue.pop_front();
             known.erase(key_of(row));
-            settle(row, label::Delivery::not_sent, p->reason, p->message, {}, true);
+            settle(row, label::Delivery::not_sent, p->reason, p->message, {}, false);
             d.busy = false;
             return pump(d);
         }
@@ -465,6 +471,10 @@ struct Paperwork::Impl : std::enable_shared_from_this<Paperwork::Impl> {
                     tx.append({"ticket.printed", row.ref, data});
                 }
             } else if (label_row) {
+                // Reported whether or not jobs wait for it (a reprinted copy has none left).
+                tx.append({"label.failed", order_id,
+                           {{"order_id", order_id}, {"copy", row.copy}, {"printer", row.device},
+                            {"outcome", state}, {"reason", reason}, {"message", message}, {"jobs", jobs}}});
                 hold_order(tx, order_id, jobs,
                            delivery == label::Delivery::uncertain ? "label_outcome_uncertain" : "label_failed",
                            message);
@@ -554,6 +564,8 @@ struct Paperwork::Impl : std::enable_shared_from_this<Paperwork::Impl> {
     // ---- device state ------------------------------------------------------------------------
     void note_status(Device& d, const label::Status& st) {
         if (d.status_known && d.status == st) return;
+        // As for DTG printers: the first state seen is an event only when it is not idle.
+        const bool quiet = !d.status_known && st.state == label::State::idle;
         d.status = st;
         d.status_known = true;
         json data{{"device", d.cfg.name}, {"kind", "label"}, {"state", std::string(label::to_string(st.state))},
@@ -561,7 +573,8 @@ struct Paperwork::Impl : std::enable_shared_from_this<Paperwork::Impl> {
         if (!st.message.empty()) data["message"] = st.message;
         logger("labels")->info("label printer {} {} reasons=[{}]{}", d.cfg.name, label::to_string(st.state),
                                fmt::join(st.reasons, ","), st.message.empty() ? "" : " message=\"" + st.message + "\"");
-        commit("device.state", d.cfg.name, [&](Tx& tx) { tx.append({"device.state", d.cfg.name, data}); });
+        if (!quiet)
+            commit("device.state", d.cfg.name, [&](Tx& tx) { tx.append({"device.state", std::nullopt, data}); });
         if (hooks.device_status) {
             json j = data;
             j["time"] = format_time(std::chrono::system_clock::now());

@@ -80,6 +80,9 @@ public:
     // Reads until `complete` says so or `timeout` (default: the endpoint's read_timeout)
     // passes. On timeout the code is Errc::timeout and `value` holds what arrived so far; the
     // connection stays open. Bytes that arrive unasked between calls are kept for the next read.
+    // The reply is the shortest prefix of the received bytes for which `complete` holds (found
+    // by bisection, so `complete` should stay true once true); bytes after it are kept. Bytes
+    // returned with a timeout or closed error are consumed, not kept.
     Outcome<std::string> read(const Complete& complete,
                               std::chrono::milliseconds timeout = std::chrono::milliseconds{0});
 
@@ -95,3 +98,6 @@ private:
 };
 
 }  // namespace pressline::drivers::tcp
+
+template <>
+struct std::is_error_code_enum<pressline::drivers::tcp::Errc> : std::true_type {};

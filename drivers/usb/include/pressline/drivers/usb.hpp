@@ -9,7 +9,8 @@
 // and opens it again. It knows nothing of ZPL, labels or jobs.
 //
 // Threads: calls block (each bounded by its timeout); call from a worker thread. A Printer is
-// not thread-safe. One Context may serve several Printers from different threads.
+// not thread-safe. One Context may serve several Printers from different threads; it must
+// outlive them.
 //
 // Errors: nothing throws except std::bad_alloc (and Context's constructor, which throws
 // std::runtime_error when libusb cannot start at all). Every call returns an Outcome whose
@@ -73,6 +74,9 @@ struct Options {
     std::chrono::milliseconds write_timeout{10000};  // per chunk
     std::chrono::milliseconds read_timeout{2000};    // default for read()
     std::chrono::milliseconds rescan_interval{1000}; // wait_present() without hotplug
+    // wait_present() wakes up on libusb hotplug events where libusb has them (and still rescans
+    // every rescan_interval); false: paced rescan only.
+    bool hotplug = true;
 };
 
 // How far a write got. On failure `bytes` counts the bytes the device acknowledged before the
@@ -119,12 +123,19 @@ public:
     Outcome<Written> write(std::string_view data);
     // Reads until `complete` says so or `timeout` (default options.read_timeout) passes.
     // Timeout: Errc::timeout with what arrived so far in `value`; the device stays open.
+    // An empty `complete` accepts the first bytes that arrive. A printer without a bulk IN
+    // endpoint (interface protocol 1) gives Errc::io.
     Outcome<std::string> read(const Complete& complete,
                               std::chrono::milliseconds timeout = std::chrono::milliseconds{0});
+    // write(query), then read(complete, timeout). After an earlier read timed out, bytes still
+    // waiting on bulk IN (a late answer to the old query) are discarded before the query goes
+    // out, so the reply belongs to this query.
     Outcome<std::string> request(std::string_view query, const Complete& complete,
                                  std::chrono::milliseconds timeout = std::chrono::milliseconds{0});
 
-    // Waits until a matching device is present and opens it, at most `timeout`.
+    // Waits until a matching device is present and opens it, at most `timeout`. Already open:
+    // checks that the device is still there first. When time runs out it returns the last
+    // open() error (not_found, gone, busy, access...), its message saying how long it waited.
     Status wait_present(std::chrono::milliseconds timeout);
 
 private:

@@ -36,9 +36,10 @@ struct Calibration {
     int dpi = 203;                  // 152, 203, 300, 600
     double width_mm = 101.6;        // label size (4 x 6 in)
     double height_mm = 152.4;
-    int darkness = -1;              // ZPL ^MD/~SD 0..30; -1: the printer's own setting
+    int darkness = -1;              // ZPL ~SD 0..30 (absolute); -1: the printer's own setting
     double x_offset_mm = 0;         // shifts everything right (ZPL ^LH; PDF: content moved)
-    double y_offset_mm = 0;         // shifts everything down
+    double y_offset_mm = 0;         // shifts everything down; both -50..50 mm, negative: left
+                                    // (ZPL ^LS) and up (ZPL ^LT, at most 120 dots)
     MediaType media = MediaType::gap;
 };
 
@@ -80,7 +81,10 @@ struct Fonts {
     std::string fallback = "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf";
 };
 
-// A complete ZPL label (^XA ... ^XZ) with calibration commands (^PW, ^LL, ^LH, ^MN, ^MD).
+// A complete ZPL label (^XA ... ^XZ) with calibration commands (^PW, ^LL, ^LH, ^LS, ^LT, ^MN,
+// ~SD).
+// Text font 0 covers (ASCII, Latin-1, Latin Extended-A, Greek, Cyrillic, common punctuation)
+// goes as ^A0 text; a line with anything else is one ^GFA graphic.
 Result<std::string> zpl_shipping_label(const ShippingLabel& l, const Calibration& c,
                                        const Fonts& f = {});
 Result<std::string> zpl_ticket(const Ticket& t, const Calibration& c, const Fonts& f = {});
@@ -91,7 +95,8 @@ Result<std::string> pdf_shipping_label(const ShippingLabel& l, const Calibration
 Result<std::string> pdf_ticket(const Ticket& t, const Calibration& c, const Fonts& f = {});
 
 // A carrier's ZPL passed through with the printer's calibration: every format (^XA ... ^XZ)
-// gets ^MD/^LH/^MN inserted after its ^XA (the carrier's own ^PW/^LL are kept).
+// gets ^LH/^LS/^LT/^MN/~SD inserted after its ^XA (the carrier's own ^PW/^LL are kept; a format
+// without them gets the calibrated ones; a ^LH of the carrier's gets the offsets added).
 // invalid_field when the data holds no ^XA ... ^XZ format.
 Result<std::string> zpl_calibrated(std::string_view carrier_zpl, const Calibration& c);
 
