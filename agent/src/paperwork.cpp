@@ -568,18 +568,27 @@ struct Paperwork::Impl : std::enable_shared_from_this<Paperwork::Impl> {
         const bool quiet = !d.status_known && st.state == label::State::idle;
         d.status = st;
         d.status_known = true;
-        json data{{"device", d.cfg.name}, {"kind", "label"}, {"state", std::string(label::to_string(st.state))},
-                  {"reasons", st.reasons}};
-        if (!st.message.empty()) data["message"] = st.message;
+        const json data = device_json(d);
         logger("labels")->info("label printer {} {} reasons=[{}]{}", d.cfg.name, label::to_string(st.state),
                                fmt::join(st.reasons, ","), st.message.empty() ? "" : " message=\"" + st.message + "\"");
         if (!quiet)
             commit("device.state", d.cfg.name, [&](Tx& tx) { tx.append({"device.state", std::nullopt, data}); });
-        if (hooks.device_status) {
-            json j = data;
-            j["time"] = format_time(std::chrono::system_clock::now());
-            hooks.device_status(d.cfg.name, j.dump());
-        }
+        publish_status(d);
+    }
+
+    json device_json(const Device& d) const {
+        json data{{"device", d.cfg.name}, {"kind", "label"}, {"state", std::string(label::to_string(d.status.state))},
+                  {"reasons", d.status.reasons}, {"paused_by_command", d.paused}};
+        if (!d.status.message.empty()) data["message"] = d.status.message;
+        return data;
+    }
+
+    // The retained device status (also after pause_device / resume_device, which are no events).
+    void publish_status(const Device& d) {
+        if (!hooks.device_status || !d.status_known) return;
+        json j = device_json(d);
+        j["time"] = format_time(std::chrono::system_clock::now());
+        hooks.device_status(d.cfg.name, j.dump());
     }
 
     json status() const {
@@ -615,6 +624,7 @@ void Paperwork::set_paused(const std::string& device, bool paused) {
     auto it = impl_->devices.find(device);
     if (it == impl_->devices.end()) return;
     it->second.paused = paused;
+    impl_->publish_status(it->second);
     if (!paused) impl_->pump(it->second);
 }
 
@@ -622,12 +632,8 @@ nlohmann::json Paperwork::status() const { return impl_->status(); }
 
 std::vector<std::pair<std::string, std::string>> Paperwork::device_statuses() const {
     std::vector<std::pair<std::string, std::string>> out;
-    for (const auto& [name, d] : impl_->devices) {
-        if (!d.status_known) continue;
-        json j{{"device", name}, {"kind", "label"}, {"state", std::string(label::to_string(d.status.state))},
-               {"reasons", d.status.reasons}};
-        out.emplace_back(name, j.dump());
-    }
+    for (const auto& [name, d] : impl_->devices)
+        if (d.status_known) out.emplace_back(name, impl_->device_json(d).dump());
     return out;
 }
 

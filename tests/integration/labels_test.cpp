@@ -4,7 +4,6 @@
 // order gets one label after its last item, a label printer out of paper makes the label wait,
 // a crash after sending never prints twice, a ticket printer fault never stops the garment.
 // (What the labels look like to a scanner is tested in tests/devices/label.)
-#include <openssl/evp.h>
 #include <signal.h>
 
 #include <gtest/gtest.h>
@@ -30,19 +29,7 @@ std::string read_text(const fs::path& p) {
     return std::string((std::istreambuf_iterator<char>(in)), {});
 }
 
-std::string sha256_of(const fs::path& p) {
-    const std::string data = read_text(p);
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_Digest(data.data(), data.size(), md, &n, EVP_sha256(), nullptr);
-    static const char* digits = "0123456789abcdef";
-    std::string hex;
-    for (unsigned i = 0; i < n; ++i) {
-        hex += digits[md[i] >> 4];
-        hex += digits[md[i] & 15];
-    }
-    return hex;
-}
+std::string sha256_of(const fs::path& p) { return sha256_hex(p); }
 
 // The simulated ZPL printer (tools/sim/pressline-zpl-printer), steered through its control dir.
 class ZplSim {

@@ -3,7 +3,6 @@
 // document the simulated printer keeps, and that document has the artwork at the right place;
 // faults hold, failover routes, bad artwork fails cleanly, cancel prevents printing, named
 // crash points never print twice, and an idle agent sends no IPP request.
-#include <openssl/evp.h>
 #include <signal.h>
 
 #include <gtest/gtest.h>
@@ -25,20 +24,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string sha256_of(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::string data((std::istreambuf_iterator<char>(in)), {});
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_Digest(data.data(), data.size(), md, &n, EVP_sha256(), nullptr);
-    static const char* digits = "0123456789abcdef";
-    std::string hex;
-    for (unsigned i = 0; i < n; ++i) {
-        hex += digits[md[i] >> 4];
-        hex += digits[md[i] & 15];
-    }
-    return hex;
-}
+std::string sha256_of(const fs::path& p) { return sha256_hex(p); }
 
 class Printing : public IntegrationTest {
 protected:

@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <filesystem>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -189,4 +190,64 @@ TEST(Journal, RefusesNewerSchema) {
     } catch (const JournalError& e) {
         EXPECT_NE(std::string(e.what()).find("newer"), std::string::npos);
     }
+}
+
+TEST(Journal, PaperworkCopiesAreNumberedAndOpenOnesListed) {
+    TempDir d;
+    Journal j(d.path, opts());
+    PaperRow first, second;
+    j.transact(Admission::internal, [&](Tx& tx) {
+        tx.insert_job(job("J-1"));
+        first = tx.insert_paper("ticket", "J-1", 1, "J-1", "zebra");
+        second = tx.insert_paper("ticket", "J-1", 1, "J-1", "zebra");
+        tx.insert_paper("label", "O-J-1", 0, "J-1", "zebra");
+    });
+    EXPECT_EQ(first.copy, 1);
+    EXPECT_EQ(second.copy, 2);
+    j.transact(Admission::internal, [&](Tx& tx) { tx.update_paper(first, "sending"); });
+    j.transact(Admission::internal, [&](Tx& tx) { tx.update_paper(second, "printed", "", "42"); });
+    auto open = j.open_papers();
+    ASSERT_EQ(open.size(), 2u);  // the sending ticket copy and the pending label
+    std::map<std::string, PaperRow> by_kind;
+    for (const auto& r : open) by_kind[r.kind] = r;
+    EXPECT_EQ(by_kind["ticket"].state, "sending");
+    EXPECT_EQ(by_kind["ticket"].copy, 1);
+    EXPECT_EQ(by_kind["label"].state, "pending");
+    auto tickets = j.papers("ticket", "J-1");
+    ASSERT_EQ(tickets.size(), 2u);
+    EXPECT_EQ(tickets[1].state, "printed");
+    EXPECT_EQ(tickets[1].device_job, "42");
+}
+
+TEST(Journal, OrderItemsReadyAreCountedOnce) {
+    TempDir d;
+    Journal j(d.path, opts());
+    j.transact(Admission::internal, [&](Tx& tx) {
+        EXPECT_EQ(tx.mark_order_item_ready("O-1", "J-a"), std::vector<std::string>{"J-a"});
+        EXPECT_EQ(tx.mark_order_item_ready("O-1", "J-a").size(), 1u);  // idempotent
+        EXPECT_EQ(tx.mark_order_item_ready("O-1", "J-b"), (std::vector<std::string>{"J-a", "J-b"}));
+        EXPECT_EQ(tx.mark_order_item_ready("O-2", "J-c").size(), 1u);
+    });
+}
+
+TEST(Journal, SchemaOneIsMigratedKeepingItsJobs) {
+    TempDir d;
+    {
+        Journal j(d.path, opts());
+        j.transact(Admission::internal, [](Tx& tx) { tx.insert_job(job("J-kept")); });
+    }
+    {
+        // Make it look like a journal written by schema 1 (before paperwork existed).
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open((d.path / "journal.db").c_str(), &db), 0);
+        ASSERT_EQ(sqlite3_exec(db, "DROP TABLE paperwork; DROP TABLE order_ready; PRAGMA user_version = 1",
+                               nullptr, nullptr, nullptr), SQLITE_OK);
+        sqlite3_close(db);
+    }
+    Journal j(d.path, opts());
+    EXPECT_TRUE(j.job("J-kept").has_value());
+    EXPECT_TRUE(j.open_papers().empty());
+    j.transact(Admission::internal, [](Tx& tx) { tx.insert_paper("ticket", "J-kept", 1, "J-kept", "z"); });
+    EXPECT_EQ(j.open_papers().size(), 1u);
+    EXPECT_EQ(Journal::schema_version(), 2);
 }

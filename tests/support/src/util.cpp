@@ -1,6 +1,8 @@
 // Helpers shared by the integration tests (see util.hpp).
 #include "pressline/testing/util.hpp"
 
+#include <openssl/evp.h>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -146,6 +148,20 @@ std::string tail_lines(std::string_view text, std::size_t n) {
     for (std::size_t i = lines.size() > n ? lines.size() - n : 0; i < lines.size(); ++i)
         out.append(lines[i]).append("\n");
     return out;
+}
+
+std::string sha256_hex(const std::filesystem::path& p) {
+    const std::string data = read_file(p);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_Digest(data.data(), data.size(), md, &n, EVP_sha256(), nullptr);
+    static const char* digits = "0123456789abcdef";
+    std::string hex;
+    for (unsigned i = 0; i < n; ++i) {
+        hex += digits[md[i] >> 4];
+        hex += digits[md[i] & 15];
+    }
+    return hex;
 }
 
 }  // namespace pressline::testing

@@ -21,6 +21,8 @@
 //   - io:          the local document cannot be read
 #pragma once
 
+#include "pressline/drivers/outcome.hpp"
+
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -46,15 +48,10 @@ enum class Errc { unreachable = 1, not_found, refused, protocol, io };
 const std::error_category& category() noexcept;
 std::error_code make_error_code(Errc e) noexcept;
 
-// The result of a call: `value` when `code` is clear, else `code` and a one-line `message`.
+// Results: drivers::Outcome (pressline/drivers/outcome.hpp) with this driver's Errc.
 template <class T>
-struct Outcome {
-    T value{};
-    std::error_code code;
-    std::string message;
-    explicit operator bool() const { return !code; }
-};
-using Status = Outcome<std::monostate>;
+using Outcome = drivers::Outcome<T>;
+using Status = drivers::Status;
 
 // IPP job-state values (RFC 8011 5.3.7).
 enum class JobState { pending = 3, held, processing, stopped, canceled, aborted, completed };

@@ -17,6 +17,8 @@
 //   - io:        any other socket error
 #pragma once
 
+#include "pressline/drivers/outcome.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -33,14 +35,10 @@ enum class Errc { refused = 1, timeout, closed, resolve, io };
 const std::error_category& category() noexcept;
 std::error_code make_error_code(Errc e) noexcept;
 
+// Results: drivers::Outcome (pressline/drivers/outcome.hpp) with this driver's Errc.
 template <class T>
-struct Outcome {
-    T value{};
-    std::error_code code;
-    std::string message;
-    explicit operator bool() const { return !code; }
-};
-using Status = Outcome<std::monostate>;
+using Outcome = drivers::Outcome<T>;
+using Status = drivers::Status;
 
 struct Endpoint {
     std::string host;             // name or address

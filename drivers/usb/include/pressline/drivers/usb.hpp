@@ -25,6 +25,8 @@
 //   - io:        any other libusb error
 #pragma once
 
+#include "pressline/drivers/outcome.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -42,14 +44,10 @@ enum class Errc { not_found = 1, access, busy, timeout, gone, io };
 const std::error_category& category() noexcept;
 std::error_code make_error_code(Errc e) noexcept;
 
+// Results: drivers::Outcome (pressline/drivers/outcome.hpp) with this driver's Errc.
 template <class T>
-struct Outcome {
-    T value{};
-    std::error_code code;
-    std::string message;
-    explicit operator bool() const { return !code; }
-};
-using Status = Outcome<std::monostate>;
+using Outcome = drivers::Outcome<T>;
+using Status = drivers::Status;
 
 struct DeviceInfo {
     std::uint16_t vendor_id = 0;

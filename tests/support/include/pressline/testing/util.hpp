@@ -40,6 +40,8 @@ void write_file(const std::filesystem::path& p, std::string_view content, unsign
 // The bytes of `p` from `offset` on ("" if missing or shorter).
 std::string read_file_from(const std::filesystem::path& p, std::size_t offset);
 std::size_t file_size_or_zero(const std::filesystem::path& p);
+// Lower-case hex sha256 of a file's content (as a job's print.artwork.sha256 wants it).
+std::string sha256_hex(const std::filesystem::path& p);
 
 // Polls `pred` every `step` until it holds or `timeout` passes; returns the last result.
 // For conditions with no notification (files, processes). MQTT waits use condition variables.
