@@ -41,7 +41,8 @@ std::string label_source(const json& shipping) {
 }
 
 bool printer_takes(const config::LabelPrinter& p, const std::string& source) {
-    if (source == "zpl" || source == "png") return p.language == "zpl";
+    if (source == "zpl") return p.language == "zpl";
+    if (source == "png") return true;  // ZPL: as a ^GF graphic; PDF queues: as a PDF page
     if (source == "pdf") return p.language == "pdf";
     return true;  // rendered: ZPL or PDF
 }
@@ -546,7 +547,9 @@ struct Paperwork::Impl : std::enable_shared_from_this<Paperwork::Impl> {
             std::ifstream in(asset.path, std::ios::binary);
             std::string bytes((std::istreambuf_iterator<char>(in)), {});
             if (source == "zpl") return label::zpl_calibrated(bytes, cal);
-            if (source == "png") return label::zpl_from_png({bytes.begin(), bytes.end()}, cal);
+            if (source == "png")
+                return zpl ? label::zpl_from_png({bytes.begin(), bytes.end()}, cal)
+                           : label::pdf_from_png({bytes.begin(), bytes.end()}, cal);
             if (source == "pdf") return bytes;
             return label::Problem{"invalid_field", fmt::format("shipping.label.format '{}' is not zpl, pdf or png", source)};
         }

@@ -269,4 +269,21 @@ Result<std::string> zpl_from_png(const std::vector<std::uint8_t>& png, const Cal
                        doc::zpl_graphic_field(bm));
 }
 
+Result<std::string> pdf_from_png(const std::vector<std::uint8_t>& png, const Calibration& c, const Fonts& f) {
+    if (auto problems = doc::calibration_problems(c, false); !problems.empty()) {
+        std::string msg;
+        for (const auto& m : problems) msg += (msg.empty() ? "" : "; ") + m;
+        return Problem{"invalid_field", msg};
+    }
+    auto rgb = doc::decode_png(png, "png");
+    if (auto* p = std::get_if<Problem>(&rgb)) return *p;
+    doc::Page page;
+    page.width = doc::dots(c.width_mm, c.dpi);
+    page.height = doc::dots(c.height_mm, c.dpi);
+    page.title = "carrier label";
+    page.items.push_back(doc::Image{0, 0, doc::fit(std::get<cv::Mat>(rgb), page.width, page.height)});
+    doc::FontSet fonts(f);  // no text: no font is loaded
+    return doc::render_pdf(page, c, fonts);
+}
+
 }  // namespace pressline::devices::label

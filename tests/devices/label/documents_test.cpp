@@ -713,6 +713,20 @@ TEST_F(Documents, ZplFromPngRendersBackToTheSameBarcodes) {
     EXPECT_EQ(scan(job.png), sorted({tracking, url}));
 }
 
+TEST_F(Documents, PdfFromPngScansBackOnAPageOfTheLabelSize) {
+    ASSERT_NO_FATAL_FAILURE(require_tools({"pdftoppm", "pdfinfo", "zbarimg"}));
+    const std::string tracking = "1Z999AA10123456784";
+    const std::string url = "https://example.com/t/1Z999AA10123456784";
+    const auto png = carrier_png(tracking, url);
+    ASSERT_FALSE(png.empty());
+    ASSERT_DOC(pdf, pdf_from_png(png, Calibration{}));
+    const fs::path f = save("carrier.pdf", pdf);
+    const auto info = run(fmt::format("pdfinfo {} 2>/dev/null", q(f))).out;
+    EXPECT_EQ(pdfinfo_field(info, "Page size"), "288 x 432 pts") << info;
+    EXPECT_EQ(scan(pdf_to_png(f)), sorted({tracking, url}));
+    EXPECT_EQ(problem_of(pdf_from_png({1, 2, 3}, Calibration{})).reason, "image_invalid");
+}
+
 TEST(ZplFromPng, GraphicIsPixelExactAtTheLabelResolution) {
     // 812 px wide = 4 in at 203 dpi: no scaling, so every pixel must survive the compression:
     // blank rows, repeated rows, full rows, long runs, single pixels, trailing zeros.

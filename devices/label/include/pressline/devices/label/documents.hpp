@@ -104,4 +104,9 @@ Result<std::string> zpl_calibrated(std::string_view carrier_zpl, const Calibrati
 // dpi, thresholded to black and white, sent as ^GFA.
 Result<std::string> zpl_from_png(const std::vector<std::uint8_t>& png, const Calibration& c);
 
+// A PNG (a carrier label image) as a one-page PDF of the calibrated label size, for CUPS label
+// queues: the image fitted to the page (aspect kept), at the printer's dots.
+Result<std::string> pdf_from_png(const std::vector<std::uint8_t>& png, const Calibration& c,
+                                 const Fonts& f = {});
+
 }  // namespace pressline::devices::label
