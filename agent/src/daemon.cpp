@@ -77,6 +77,7 @@ struct Daemon::Impl {
     std::unique_ptr<Intake> intake;
     asio::thread_pool workers{2};
     asio::thread_pool device_io{2};       // printer calls (printing.hpp)
+    asio::thread_pool label_io{2};        // label printer calls: a silent Zebra never delays a DTG printer
     std::shared_ptr<Outbox> outbox;
     std::unique_ptr<PrintFlow> printing;  // io thread; its pool work holds its own state alive
     std::unique_ptr<Paperwork> paperwork; // io thread; tickets and shipping labels
@@ -153,7 +154,7 @@ struct Daemon::Impl {
                 schedule_checkpoint();
             };
             ph.device_status = make_printing_hooks().device_status;
-            paperwork = std::make_unique<Paperwork>(io, workers, device_io, *journal, cfg, std::move(ph));
+            paperwork = std::make_unique<Paperwork>(io, workers, label_io, *journal, cfg, std::move(ph));
         } catch (const std::exception& e) {
             log->critical("cannot set up printing: {}", e.what());
             sd_notifyf(0, "STATUS=printing set-up failed: %s", e.what());
@@ -403,6 +404,7 @@ struct Daemon::Impl {
         link.reset();  // joins paho's threads: no callback runs after this
         workers.join();
         device_io.join();
+        label_io.join();
         printing.reset();
         paperwork.reset();
         return exit_ok;

@@ -200,6 +200,10 @@ nlohmann::json Intake::execute(Tx& tx, const Command& cmd) {
                                    " (tickets are printed when an attempt is released, with labels.ticket_printer set)"
                              : "order " + job->order_id + " has no shipping label yet (it is printed once every "
                                    "item of the order is ready to ship)");
+            } else if (last->device.empty()) {
+                // The order was announced without a label (none to print, or no printer takes it).
+                error("no_label", "order " + job->order_id + " has no label to print again (" +
+                                      (last->reason.empty() ? last->state : last->reason) + ")");
             } else if (last->state == "pending" || last->state == "sending") {
                 error("already_pending", "the " + what + " " + ref + " is waiting to be printed (copy " +
                                              std::to_string(last->copy) + ")");

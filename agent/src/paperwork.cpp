@@ -1,6 +1,7 @@
 // Tickets and shipping labels (see paperwork.hpp and docs/design.md "Labels and tickets").
 #include "pressline/agent/paperwork.hpp"
 
+#include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <deque>
@@ -106,7 +107,14 @@ void complete_order(Tx& tx, const std::string& order_id, const std::vector<std::
     for (const auto& id : jobs) {
         auto row = tx.job(id);
         if (!row || is_terminal(row->state)) continue;
-        if (row->state == JobState::held) tx.transition(id, JobState::labeling, "label printed", {});
+        if (row->state == JobState::held) {
+            // Held for its label; not a job held while a reprinted garment is on a printer.
+            bool garment_open = false;
+            for (const auto& t : tx.tries(id, row->attempt))
+                garment_open = garment_open || t.state == "recorded" || t.state == "created" || t.state == "handed_over";
+            if (garment_open) continue;
+            tx.transition(id, JobState::labeling, "label printed", {});
+        }
         else if (row->state != JobState::labeling) continue;
         json data{{"order_id", order_id}, {"attempt", std::max(1, row->attempt)}};
         if (extra.is_object()) data.update(extra);
@@ -147,7 +155,19 @@ void ready_to_ship(Tx& tx, const JobRow& job, const config::Config& cfg) {
     const int items = std::max(1, payload.value("order_items", 1));
     const auto ready = tx.mark_order_item_ready(job.order_id, job.job_id);
     if (static_cast<int>(ready.size()) < items) return;
-    if (!tx.papers("label", job.order_id).empty()) return;  // the order's label exists already
+    if (const auto labels = tx.papers("label", job.order_id); !labels.empty()) {
+        // A late item (order_items too small, or an item reprinted after the label): the order
+        // was announced once. With its label printed (or none to print) the job is done; while
+        // the label is pending or sending, settle() completes it with the others; after a
+        // failed or uncertain label it waits with them for a reprint of the label.
+        for (const auto& l : labels)
+            if (l.state == "printed" || l.state == "none") {
+                complete_order(tx, job.order_id, {job.job_id},
+                               l.state == "none" ? json{{"label", l.reason}} : json::object());
+                break;
+            }
+        return;
+    }
     const json shipping = payload.value("shipping", json::object());
     const std::string source = label_source(shipping);
     const bool has_label = shipping.contains("label") || !shipping.value("tracking_number", std::string()).empty();
@@ -171,10 +191,16 @@ void ready_to_ship(Tx& tx, const JobRow& job, const config::Config& cfg) {
     tx.append({"order.ready_to_ship", job.order_id, data});
     if (!printer.empty()) {
         tx.insert_paper("label", job.order_id, 0, job.job_id, printer);
-    } else if (has_label && !cfg.labels.shipping_printers.empty()) {
+        return;
+    }
+    // No label to print: a row still marks the order as announced (once per order).
+    const auto marker = tx.insert_paper("label", job.order_id, 0, job.job_id, "");
+    if (has_label && !cfg.labels.shipping_printers.empty()) {
+        tx.update_paper(marker, "failed", "no_printer");
         hold_order(tx, job.order_id, ready, "label_no_printer",
                    fmt::format("no printer in labels.shipping_printers takes a {} label", source));
     } else {
+        tx.update_paper(marker, "none", data["label"].get<std::string>());
         complete_order(tx, job.order_id, ready, {{"label", data["label"]}});
     }
 }
@@ -203,6 +229,9 @@ struct Paperwork::Impl : std::enable_shared_from_this<Paperwork::Impl> {
     std::map<std::string, Device> devices;
     std::set<std::string> known;  // keys of rows queued or in hand
     bool stopping = false;
+    // Seen by device_io tasks: once set, nothing new is sent, and a send already under way
+    // records its own outcome (the io_context may not run its handler any more).
+    std::atomic<bool> halt{false};
     bool started = false;
 
     Impl(asio::io_context& io_, asio::thread_pool& w, asio::thread_pool& dio, Journal& j,
@@ -257,6 +286,20 @@ struct Paperwork::Impl : std::enable_shared_from_this<Paperwork::Impl> {
     // ---- start-up and intake of new rows -----------------------------------------------------
     void start() {
         started = true;
+        // Jobs printed without QA before paperwork existed (a schema 1 journal) go on to their
+        // order's label now; each in its own transaction, like a fresh job.printed would.
+        try {
+            for (const auto& job : journal.jobs_in_state(JobState::printed)) {
+                const json payload = payload_of(job);
+                if (payload.value("qa", json::object()).value("required", true)) continue;
+                commit("ready_to_ship", job.job_id, [&](Tx& tx) {
+                    auto row = tx.job(job.job_id);
+                    if (row && row->state == JobState::printed) ready_to_ship(tx, *row, cfg);
+                });
+            }
+        } catch (const std::exception& e) {
+            logger("labels")->error("journal: cannot read printed jobs: {}", e.what());
+        }
         std::vector<PaperRow> rows;
         try {
             rows = journal.open_papers();
@@ -324,7 +367,13 @@ struct Paperwork::Impl : std::enable_shared_from_this<Paperwork::Impl> {
             auto st = dev->status();
             asio::post(self->io, [self, name, found = std::move(found), st] {
                 auto& dd = self->devices.at(name);
+                std::vector<PaperRow> again;  // the spooler could not be asked (yet)
                 for (const auto& [r, res] : found) {
+                    if (res.delivery == label::Delivery::uncertain && res.reason == "offline" &&
+                        dd.cfg.connection == "cups") {
+                        again.push_back(r);
+                        continue;
+                    }
                     logger("labels")->info("after restart {} {} on {}: {}", r.kind, paper_name(r), name,
                                            label::to_string(res.delivery));
                     if (res.delivery == label::Delivery::not_sent) {
@@ -344,9 +393,21 @@ struct Paperwork::Impl : std::enable_shared_from_this<Paperwork::Impl> {
                                      res.device_job, true);
                     }
                 }
-                dd.reconciled = true;
-                dd.busy = false;
                 self->note_status(dd, st);
+                dd.busy = false;
+                if (!again.empty()) {
+                    // After a power cut the agent may start before cupsd: ask again later
+                    // instead of calling a print that CUPS knows about uncertain.
+                    logger("labels")->warn("{}: cannot look up {} row(s) left sending; asking again in {} s",
+                                           name, again.size(), self->cfg.labels.retry_s);
+                    if (self->stopping) return;
+                    dd.timer->expires_after(std::chrono::seconds(self->cfg.labels.retry_s));
+                    dd.timer->async_wait([self, name, again](const boost::system::error_code& ec) {
+                        if (!ec && !self->stopping) self->reconcile(self->devices.at(name), again);
+                    });
+                    return;
+                }
+                dd.reconciled = true;
                 self->pump(dd);
             });
         });
@@ -388,6 +449,7 @@ struct Paperwork::Impl : std::enable_shared_from_this<Paperwork::Impl> {
                 asio::post(self->io, [self, name, st] { self->not_ready(name, st); });
                 return;
             }
+            if (self->halt) return;  // stopping: the row stays pending for the next start
             // Recorded before the bytes go out: a crash from here on is never a blind resend.
             if (!self->commit("paperwork", paper_name(row), [&](Tx& tx) { tx.update_paper(row, "sending"); })) {
                 asio::post(self->io, [self, name, st] { self->not_ready(name, st); });
@@ -396,6 +458,15 @@ struct Paperwork::Impl : std::enable_shared_from_this<Paperwork::Impl> {
             crash_point("paper_sending");
             auto res = dev->send(doc, paper_name(row));
             crash_point("paper_sent");
+            if (self->halt) {
+                // Shutting down: record the outcome here (journal work is thread-safe), so a
+                // label that printed is not found "sending" and called uncertain next time.
+                if (res.delivery == label::Delivery::not_sent)
+                    self->commit("paperwork", paper_name(row), [&](Tx& tx) { tx.update_paper(row, "pending", res.reason); });
+                else
+                    self->settle(row, res.delivery, res.reason, res.message, res.device_job, false, res.bytes);
+                return;
+            }
             if (res.delivery != label::Delivery::delivered) st = dev->status();
             asio::post(self->io, [self, name, row, res, st] { self->sent(name, row, res, st); });
         });
@@ -616,6 +687,7 @@ void Paperwork::start() { impl_->start(); }
 
 void Paperwork::stop() {
     impl_->stopping = true;
+    impl_->halt = true;
     for (auto& [name, d] : impl_->devices) d.timer->cancel();
 }
 

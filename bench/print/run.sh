@@ -191,6 +191,8 @@ run_agent() {
   [ -z "$log_level" ] || sets+=("log.level=$log_level")
   yaml_set "$config_src" "$r/agent.yaml" "${sets[@]}"
   sed -i "s|server: 127.0.0.1:8631|server: $CUPS_SERVER|" "$r/agent.yaml"
+  # DTG printing alone: no label printer (the demo's sits on a port that is not there here).
+  sed -i '/^label_printers:/,$d' "$r/agent.yaml"
   if ((k == 1)); then
     # keep only the first printer: drop the list item "- name: dtg-2" and its keys
     awk '/^dtg_printers:/ {in_list = 1; print; next}

@@ -339,3 +339,51 @@ TEST_F(Labels, ACarrierZplLabelPassesThroughWithCalibration) {
     EXPECT_NE(zpl.find("^FDCARRIER LABEL 1Z999^FS"), std::string::npos) << zpl;
     EXPECT_NE(zpl.find("~SD20"), std::string::npos) << zpl;
 }
+
+// A CUPS queue keeps names: a label left "sending" by a crash is looked up there, so it is
+// printed exactly once whether the crash came before or after the bytes went out.
+class LCrash : public Labels, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(LCrash, CupsOnce) {
+    const std::string point = GetParam();
+    start_agent(label_config("pdf", false));
+    agent().terminate();
+    agent().env() = {"PRESSLINE_CRASH_AT=" + point};
+    auto mark = cloud().status_count();
+    agent().start();
+    wait_ready(0, mark);
+    const std::string order = "ORD-crash-" + point;
+    cloud().publish_job(job("J-cc-" + point, order, 1).dump());
+    auto ended = agent().wait_exit(30s);
+    ASSERT_TRUE(ended) << "the agent did not reach " << point << "\n" << tail_lines(agent().log(), 30);
+    EXPECT_TRUE(ended->signaled() && ended->signal() == SIGKILL) << ended->str();
+
+    agent().env().clear();
+    mark = cloud().status_count();
+    agent().start();
+    wait_ready(0, mark);
+    auto printed = wait_type("label.printed", order);
+    ASSERT_TRUE(printed) << cloud().dump() << tail_lines(agent().log(), 20);
+    EXPECT_EQ(printed->data["copy"], 1);
+    EXPECT_EQ(printed->data.value("confirmed_after_restart", false), std::string(point) == "paper_sent")
+        << printed->data.dump();
+    ASSERT_TRUE(wait_type("job.completed", "J-cc-" + point)) << cloud().dump();
+    cloud().settle(1500ms);
+    EXPECT_EQ(cups_->documents("labelpdf").size(), 1u) << "crash at " << point;
+    EXPECT_TRUE(cloud().events_for("J-cc-" + point, "job.held").empty()) << cloud().dump();
+}
+
+INSTANTIATE_TEST_SUITE_P(N, LCrash, ::testing::Values("paper_sending", "paper_sent"));
+
+TEST_F(Labels, AnItemArrivingAfterItsOrdersLabelCompletesWithoutASecondLabel) {
+    // The dispatcher said one item, then sent a second job of the same order.
+    start_agent(label_config("zpl", false));
+    cloud().publish_job(job("J-late-1", "ORD-late", 1).dump());
+    ASSERT_TRUE(wait_type("job.completed", "J-late-1")) << cloud().dump();
+    cloud().publish_job(job("J-late-2", "ORD-late", 1).dump());
+    ASSERT_TRUE(wait_type("job.completed", "J-late-2")) << cloud().dump();
+    cloud().settle(1s);
+    EXPECT_EQ(labels_->printed().size(), 1u);
+    EXPECT_EQ(cloud().events_for("ORD-late", "order.ready_to_ship").size(), 1u) << cloud().dump();
+    EXPECT_EQ(cloud().events_for("ORD-late", "label.printed").size(), 1u) << cloud().dump();
+}

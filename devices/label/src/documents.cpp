@@ -458,7 +458,9 @@ Result<Page> layout_shipping(const ShippingLabel& l, const Calibration& c, FontS
     return L.finish(top_end, bottom_start, "shipping label");
 }
 
-Result<Page> layout_ticket(const Ticket& t, const Calibration& c, FontSet& fonts) {
+// `compact`: the second try when the normal layout does not fit (long placement or product
+// texts): detail rows shrink to one line each and the QR code gets smaller.
+Result<Page> layout_ticket_as(const Ticket& t, const Calibration& c, FontSet& fonts, bool compact) {
     Layout L(c, fonts);
     const int m = L.margin;
     const int W = L.width();
@@ -509,7 +511,8 @@ Result<Page> layout_ticket(const Ticket& t, const Calibration& c, FontSet& fonts
         {t.device.empty() ? "" : "Printer: " + t.device, {4.5, false}},
     };
     for (const auto& [text, style] : rows) {
-        PL_TRY(yn, L.paragraph(text, m, y, text_w, style.first, 3.0, style.second, 2));
+        PL_TRY(yn, L.paragraph(text, m, y, text_w, style.first, compact ? 2.5 : 3.0, style.second,
+                               compact ? 1 : 2));
         y = yn;
     }
     const int top_end = y + L.mm(1);
@@ -524,7 +527,7 @@ Result<Page> layout_ticket(const Ticket& t, const Calibration& c, FontSet& fonts
     PL_TRY(yb, L.code128("job_id", code, bar_y, bar_h));
     (void)yb;
 
-    PL_TRY(qr_and_side, L.qr(code, 30));
+    PL_TRY(qr_and_side, L.qr(code, compact ? 24 : 30));
     auto [qr, qr_side] = qr_and_side;
     const int quiet = 4 * qr.module;
     // The QR code's quiet zone above the Code 128, plus room for ZPL printers placing ^BQ a few
@@ -554,6 +557,13 @@ Result<Page> layout_ticket(const Ticket& t, const Calibration& c, FontSet& fonts
     }
     L.page.title = fmt::format("Job ticket {}", code);
     return L.finish(top_end, bottom_start - L.mm(1), "job ticket");
+}
+
+Result<Page> layout_ticket(const Ticket& t, const Calibration& c, FontSet& fonts) {
+    auto page = layout_ticket_as(t, c, fonts, false);
+    if (const auto* p = std::get_if<Problem>(&page); p && p->reason == "render_failed")
+        return layout_ticket_as(t, c, fonts, true);
+    return page;
 }
 
 #undef PL_TRY

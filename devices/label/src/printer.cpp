@@ -581,7 +581,8 @@ public:
     SendResult send(std::string_view, const std::string&) override {
         return send_result(Delivery::not_sent, "misconfigured", why_);
     }
-    SendResult find(const std::string&) override { return send_result(Delivery::not_sent, "misconfigured", why_); }
+    // Nothing can be asked: a row left sending stays uncertain (never resent on a guess).
+    SendResult find(const std::string&) override { return send_result(Delivery::uncertain, "misconfigured", why_); }
 
 private:
     Settings settings_;

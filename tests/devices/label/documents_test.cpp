@@ -479,6 +479,24 @@ TEST_F(Documents, TicketPdfScansReadsBackAndCarriesTheThumbnail) {
     EXPECT_EQ(std::count(images.begin(), images.end(), '\n'), 3) << "one image expected:\n" << images;
 }
 
+TEST_F(Documents, TicketWithLongTextsStillFitsAndScans) {
+    // A demo order's placement wrapped to two lines and did not fit 4x6 in: the compact layout
+    // (one line per detail row, a smaller QR code) must take it.
+    ASSERT_NO_FATAL_FAILURE(require_tools({"pdftoppm", "pdftotext", "zbarimg"}));
+    Ticket t = sample_ticket();
+    t.placement = "left_chest, 90 mm wide, x +60 mm, y 60 mm";
+    t.product_type = "hoodie, heavyweight organic cotton fleece, pullover";
+    t.order_id = "ORD-DEMO-0003";
+    t.job_id = "J-DEMO-0003-1";
+    const std::string code = ticket_code(t.job_id, t.attempt);
+    ASSERT_DOC(pdf, pdf_ticket(t, Calibration{}));
+    const fs::path f = save("long-ticket.pdf", pdf);
+    EXPECT_EQ(scan(pdf_to_png(f)), sorted({code, code}));
+    EXPECT_NE(pdf_text(f).find("JOB " + t.job_id), std::string::npos);
+    ASSERT_DOC(zpl, zpl_ticket(t, Calibration{}));
+    EXPECT_NE(zpl.find("^FD" + code + "^FS"), std::string::npos);
+}
+
 TEST_F(Documents, TicketZplScansAfterRenderingWithDitheredThumbnail) {
     const Ticket t = sample_ticket();
     const std::string code = ticket_code(t.job_id, t.attempt);
