@@ -98,7 +98,7 @@ protected:
         labels_ = std::make_unique<ZplSim>(work().path() / "zebra-labels");
     }
     void TearDown() override {
-        if (::testing::Test::HasFailure()) {
+        if (::testing::Test::HasFailure() && tickets_ && labels_) {
             std::cout << "[ tickets sim ]\n" << tail_lines(tickets_->log(), 15) << "[ labels sim ]\n"
                       << tail_lines(labels_->log(), 15);
         }
