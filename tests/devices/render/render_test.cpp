@@ -423,14 +423,29 @@ TEST_F(RenderTest, WriteReferenceRoundTrips) {
     EXPECT_EQ(j["platen"]["name"], "16x20");
     EXPECT_EQ(j["job"]["job_id"], "J-42");
     EXPECT_EQ(j["job"]["garment_srgb"], nlohmann::json::array({0x1f, 0x2a, 0x44}));
-    // Nothing but the two files: no temporaries left behind.
+    // The ticket thumbnail: small artwork is kept at its size.
+    const cv::Mat thumb = cv::imread((dir_ / "thumbnail.png").string(), cv::IMREAD_UNCHANGED);
+    ASSERT_EQ(thumb.type(), CV_8UC4);
+    EXPECT_EQ(cv::norm(thumb, ref.bgra, cv::NORM_INF), 0.0);
+    EXPECT_EQ(j["thumbnail"]["file"], "thumbnail.png");
+    // Nothing but the three files: no temporaries left behind.
     int n = 0;
     for (const auto& e : fs::directory_iterator(dir_)) {
         ++n;
-        EXPECT_TRUE(e.path().filename() == "reference.png" || e.path().filename() == "reference.json")
-            << e.path();
+        const auto name = e.path().filename();
+        EXPECT_TRUE(name == "reference.png" || name == "reference.json" || name == "thumbnail.png") << e.path();
     }
-    EXPECT_EQ(n, 2);
+    EXPECT_EQ(n, 3);
+}
+
+TEST_F(RenderTest, ThumbnailOfALargeReferenceFitsAndKeepsTheAspect) {
+    const Reference ref = must_ref(artwork_bgra(1200, 900), {200, 0, 40});
+    ASSERT_TRUE(std::holds_alternative<fs::path>(write_reference(dir_, ref, meta())));
+    const cv::Mat thumb = cv::imread((dir_ / "thumbnail.png").string(), cv::IMREAD_UNCHANGED);
+    ASSERT_FALSE(thumb.empty());
+    EXPECT_EQ(std::max(thumb.cols, thumb.rows), kThumbnailPx);
+    EXPECT_NEAR(static_cast<double>(thumb.cols) / thumb.rows,
+                static_cast<double>(ref.bgra.cols) / ref.bgra.rows, 0.01);
 }
 
 TEST_F(RenderTest, MetaMismatchAndUnwritableDirAreProblems) {

@@ -111,10 +111,12 @@ struct PrintFileMeta {
     std::array<std::uint8_t, 3> garment_srgb{}; // r, g, b
 };
 
-// Writes `dir`/reference.png (RGBA, straight alpha, pHYs = dpi) and `dir`/reference.json
-// ({box_mm, box_px, px_per_mm, dpi, platen, size_px, job}). Each file is written to a temporary
+// Writes `dir`/reference.png (RGBA, straight alpha, pHYs = dpi), `dir`/thumbnail.png (the same
+// fitted into kThumbnailPx, for job tickets) and `dir`/reference.json
+// ({box_mm, box_px, px_per_mm, dpi, platen, size_px, job, image, thumbnail}). Each file is written to a temporary
 // name in `dir`, flushed and renamed, so a reader sees the old file or the complete new one.
 // `dir` must exist. Returns the path of reference.png. Problems: meta_mismatch, write_failed.
+inline constexpr int kThumbnailPx = 480;
 Result<std::filesystem::path> write_reference(const std::filesystem::path& dir,
                                               const Reference& ref, const PrintFileMeta& meta);
 
