@@ -116,9 +116,9 @@ protected:
                         "dtg_printers:\n  - name: dtg1\n    server: " + cups_->server() + "\n    queue: dtg1\n" +
                         "label_printers:\n"
                         "  - {name: zebra-t, host: 127.0.0.1, port: " + std::to_string(tickets_->port()) +
-                        ", status_timeout_ms: 500, connect_timeout_ms: 500}\n"
+                        ", status_timeout_ms: 1500, connect_timeout_ms: 1000}\n"
                         "  - {name: zebra-l, host: 127.0.0.1, port: " + std::to_string(labels_->port()) +
-                        ", status_timeout_ms: 500, connect_timeout_ms: 500, darkness: 20, x_offset_mm: 1}\n"
+                        ", status_timeout_ms: 1500, connect_timeout_ms: 1000, darkness: 20, x_offset_mm: 1}\n"
                         "  - {name: pdf-l, connection: cups, language: pdf, server: " + cups_->server() +
                         ", queue: labelpdf}\n"
                         "labels:\n  retry_s: 1\n";

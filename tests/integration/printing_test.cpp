@@ -501,13 +501,13 @@ TEST_F(Printing, ReprintPrintsANewAttemptOfTheSameJob) {
     const auto docs = cups_->documents("dtg1");
     ASSERT_EQ(docs.size(), 2u);
     EXPECT_NE(docs[1].filename().string().find("pressline_J-re-1_2_1"), std::string::npos) << docs[1];
-    // A label or ticket reprint is not something this version does; it says so.
+    // A label reprint for an order that has no label yet says so.
     json label = command("C-re-label", "reprint", "J-re-1");
     label["what"] = "label";
     cloud().publish_command(label.dump());
     auto lres = cloud().wait_event("command.result", "C-re-label");
     ASSERT_TRUE(lres);
-    EXPECT_EQ(lres->data["reason"], "not_supported") << lres->data.dump();
+    EXPECT_EQ(lres->data["reason"], "no_label") << lres->data.dump();
 }
 
 TEST_F(Printing, CancellingAHeldJobWithdrawsItFromThePrinter) {
