@@ -11,5 +11,5 @@ target_sources(pressline_label PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/src/documents_zpl.cpp)
 target_include_directories(pressline_label PRIVATE ${CMAKE_CURRENT_LIST_DIR}/src)
 target_link_libraries(pressline_label
-  PRIVATE pressline::hpdf pressline::zint Freetype::Freetype PNG::PNG opencv_core opencv_imgproc
+  PRIVATE pressline_devices_common pressline::zint Freetype::Freetype PNG::PNG opencv_core opencv_imgproc
           fmt::fmt)

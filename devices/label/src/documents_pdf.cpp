@@ -4,46 +4,20 @@
 // output as filled rectangles; images as RGB. Positions come from the page model in dots, so
 // everything sits on the printer's dot grid, shifted by the calibration offsets.
 #include <map>
-#include <memory>
-#include <type_traits>
 
 #include <fmt/format.h>
 #include <hpdf.h>
 
 #include "documents_detail.hpp"
+#include "pressline/devices/hpdf.hpp"
 
 namespace pressline::devices::label::doc {
-namespace {
-
-struct HpdfErr {
-    HPDF_STATUS error = HPDF_OK;
-    HPDF_STATUS detail = 0;
-};
-
-void hpdf_error_fn(HPDF_STATUS error_no, HPDF_STATUS detail_no, void* user) {
-    auto* e = static_cast<HpdfErr*>(user);
-    if (e->error == HPDF_OK) {  // keep the first error: later ones are usually consequences
-        e->error = error_no;
-        e->detail = detail_no;
-    }
-}
-
-struct HpdfFree {
-    void operator()(HPDF_Doc d) const { HPDF_Free(d); }
-};
-
-}  // namespace
 
 Result<std::string> render_pdf(const Page& page, const Calibration& c, FontSet& fonts) {
-    HpdfErr err;
-    std::unique_ptr<std::remove_pointer_t<HPDF_Doc>, HpdfFree> doc(HPDF_New(hpdf_error_fn, &err));
+    hpdf::Errors err;
+    const hpdf::Doc doc = hpdf::new_doc(err);
     if (!doc) return Problem{"render_failed", "libharu: HPDF_New failed"};
-    auto failed = [&err](std::string_view step) {
-        return Problem{"render_failed",
-                       fmt::format("libharu: {} failed (error 0x{:04X}, detail {})", step,
-                                   static_cast<unsigned>(err.error),
-                                   static_cast<unsigned>(err.detail))};
-    };
+    auto failed = [&err](std::string_view step) { return Problem{"render_failed", err.describe(step)}; };
     HPDF_Doc pdf = doc.get();
     if (HPDF_SetCompressionMode(pdf, HPDF_COMP_ALL) != HPDF_OK) return failed("SetCompressionMode");
     if (HPDF_UseUTFEncodings(pdf) != HPDF_OK) return failed("UseUTFEncodings");

@@ -19,6 +19,7 @@
 #include <png.h>
 
 #include "detail.hpp"
+#include "pressline/devices/hpdf.hpp"
 
 namespace pressline::devices::render::detail {
 namespace {
@@ -129,23 +130,6 @@ bool jpeg_encode(std::FILE* fp, const JpegSpec& spec, const RowFn& rows, std::ui
 
 // ---- PDF ----
 
-struct HpdfErr {
-    HPDF_STATUS error = HPDF_OK;
-    HPDF_STATUS detail = 0;
-};
-
-void hpdf_error_fn(HPDF_STATUS error_no, HPDF_STATUS detail_no, void* user) {
-    auto* e = static_cast<HpdfErr*>(user);
-    if (e->error == HPDF_OK) {   // keep the first error: later ones are usually consequences
-        e->error = error_no;
-        e->detail = detail_no;
-    }
-}
-
-struct HpdfFree {
-    void operator()(HPDF_Doc d) const { HPDF_Free(d); }
-};
-
 double mm_to_pt(double mm) { return mm / 25.4 * 72.0; }
 
 }  // namespace
@@ -196,13 +180,10 @@ std::optional<std::string> write_jpeg_rgb(const std::filesystem::path& file, con
 
 std::optional<std::string> write_pdf(const std::filesystem::path& file, const Reference& ref,
                                      const PrintFileMeta& meta, bool compress) {
-    HpdfErr err;
-    std::unique_ptr<std::remove_pointer_t<HPDF_Doc>, HpdfFree> doc(HPDF_New(hpdf_error_fn, &err));
+    hpdf::Errors err;
+    const hpdf::Doc doc = hpdf::new_doc(err);
     if (!doc) return std::string("libharu: HPDF_New failed");
-    auto failed = [&err](const char* step) {
-        return fmt::format("libharu: {} failed (error 0x{:04X}, detail {})", step,
-                           static_cast<unsigned>(err.error), static_cast<unsigned>(err.detail));
-    };
+    auto failed = [&err](const char* step) { return err.describe(step); };
     HPDF_Doc pdf = doc.get();
     if (compress && HPDF_SetCompressionMode(pdf, HPDF_COMP_ALL) != HPDF_OK) {
         return failed("SetCompressionMode");
