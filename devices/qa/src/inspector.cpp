@@ -39,11 +39,13 @@ constexpr double kSearchSlackMm = 15;   // beyond the margin, so a print off by 
 constexpr double kRingGapMm = 8;        // the garment is measured this far from the nominal box
 constexpr double kPadMm = 6;            // transparent border around the reference template
 constexpr double kCoarsePxPerMm = 0.5;  // coarse translation + rotation search
-constexpr float kInkClip = 40.f;        // ΔE76 from the garment at which ink-ness saturates
+constexpr float kInkClip = 100.f;       // ΔE76 from the garment at which ink-ness saturates
 constexpr double kTemplateBlurMm = 0.45;  // see registration
 constexpr double kDesignCorrelation = 0.75;  // below: not the reference's shapes
 constexpr double kUnderbaseExplains = 0.35;
-constexpr double kResidualDesign = 8.0;      // median ΔE00 no colour response explains  // "no underbase" model vs reference: ΔE00 ratio
+constexpr double kResidualDesign = 8.0;
+constexpr double kColourAverageMm = 1.0;
+constexpr double kImplausibleShift = 30.0;   // mean ΔE00 no printer fault produces on its own     // mean ΔE00 is taken on colours averaged this wide      // median ΔE00 no colour response explains  // "no underbase" model vs reference: ΔE00 ratio
 
 double ms_since(Clock::time_point t0) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
@@ -292,13 +294,18 @@ Photometry gray_card(const cv::Mat& capture, const Calibration& cal) {
     for (int k = 0; k < 3; ++k) {
         double a = 1, b = 0;
         if (pts.size() >= 2) {
-            double st = 0, sm = 0, stt = 0, stm = 0;
-            for (const auto& p : pts) st += p.truth[k], sm += p.measured[k], stt += p.truth[k] * p.truth[k], stm += p.truth[k] * p.measured[k];
-            const double n = static_cast<double>(pts.size());
-            const double den = n * stt - st * st;
-            if (std::abs(den) > 1e-9) {
-                a = (n * stm - st * sm) / den;
-                b = (sm - a * st) / n;
+            // Weighted by relative error: in linear light the black patch is ~0.01, and an
+            // unweighted fit leaves it 25 % (ΔE00 ~5) off while fitting white to 0.1 %.
+            double sw = 0, st = 0, sm = 0, stt = 0, stm = 0;
+            for (const auto& p : pts) {
+                const double wgt = 1.0 / ((p.truth[k] + 0.01) * (p.truth[k] + 0.01));
+                sw += wgt, st += wgt * p.truth[k], sm += wgt * p.measured[k];
+                stt += wgt * p.truth[k] * p.truth[k], stm += wgt * p.truth[k] * p.measured[k];
+            }
+            const double den = sw * stt - st * st;
+            if (std::abs(den) > 1e-12 * sw * sw) {
+                a = (sw * stm - st * sm) / den;
+                b = (sm - a * st) / sw;
             }
         }
         if (pts.size() < 2 || !(a > 0.05) || std::abs(b) > 0.2) {
@@ -314,11 +321,16 @@ Photometry gray_card(const cv::Mat& capture, const Calibration& cal) {
         ph.offset[k] = b;
     }
     ph.gray_card_used = true;
-    for (const auto& p : pts) {
+    std::size_t vi = 0;
+    for (auto& pj : ph.patches) {
+        if (!pj["visible"].get<bool>()) continue;
+        const auto& p = pts[vi++];
         cv::Vec3d corr;
         for (int k = 0; k < 3; ++k) corr[k] = (p.measured[k] - ph.offset[k]) / ph.gain[k];
         const cv::Vec3f a = lab_of_bgr(corr), b = lab_of_bgr(p.truth);
-        ph.residual_de00 = std::max(ph.residual_de00, double(ciede2000(a[0], a[1], a[2], b[0], b[1], b[2])));
+        const double de = ciede2000(a[0], a[1], a[2], b[0], b[1], b[2]);
+        pj["residual_de00"] = round_to(de, 2);
+        ph.residual_de00 = std::max(ph.residual_de00, de);
     }
     return ph;
 }
@@ -722,6 +734,7 @@ Result<Verdict> inspect(const Case& in, const Tolerances& tol, Evidence* evidenc
     double underbase_de00 = 0;   // mean ΔE00 of the capture vs "inks printed without underbase"
     double underbase_scatter = 0;
     double residual_de00 = 0;    // median ΔE00 left after the colour response
+    double texture_de00 = 0;     // the bare garment's own ΔE00 after averaging (noise floor)
     {
         // Every other pixel of every other row: ~1/4 of the flat ink is plenty for a mean.
         std::vector<float> d;
@@ -737,7 +750,6 @@ Result<Verdict> inspect(const Case& in, const Tolerances& tol, Evidence* evidenc
             const auto* pm = reg_pm.ptr<cv::Vec4f>(y);
             for (int x = y / 2 % 2; x < wsize.width; x += 2) {
                 if (!m[x]) continue;
-                d.push_back(ciede2000(c[x][0], c[x][1], c[x][2], e[x][0], e[x][1], e[x][2]));
                 e_lin.push_back(el[x]);
                 c_lin.push_back(cl[x]);
                 c_lab.push_back(c[x]);
@@ -748,8 +760,47 @@ Result<Verdict> inspect(const Case& in, const Tolerances& tol, Evidence* evidenc
                 if (n2 > tiny) t_values.push_back(cg.dot(eg) / n2);
             }
         }
+        // The colour difference of the print, not of sensor noise, weave and JPEG: both images
+        // averaged over ~1 mm first (ΔE of noisy pixels is biased upward, never zero-mean).
+        {
+            const double sigma = kColourAverageMm * w;
+            cv::Mat lin_m, exp_m, flat_m;
+            cv::GaussianBlur(lin, lin_m, {0, 0}, sigma);
+            cv::GaussianBlur(exp_lin, exp_m, {0, 0}, sigma);
+            // Both are averaged alike, so colour edges and the print's outline mix the same way in
+            // both: every inked pixel counts (as in the definition), not only flat interiors.
+            cv::erode(inked, flat_m, cv::Mat(), {-1, -1}, 1);
+            if (cv::countNonZero(flat_m) < 20) flat_m = inked;
+            const int step = cv::countNonZero(flat_m) > 40000 ? 2 : 1;
+            for (int y = 0; y < wsize.height; y += step) {
+                const auto* m = flat_m.ptr<std::uint8_t>(y);
+                const auto* cl = lin_m.ptr<cv::Vec3f>(y);
+                const auto* el = exp_m.ptr<cv::Vec3f>(y);
+                for (int x = (y / step) % step; x < wsize.width; x += step) {
+                    if (!m[x]) continue;
+                    const cv::Vec3f a = lab_px(cl[x][0], cl[x][1], cl[x][2]), b = lab_px(el[x][0], el[x][1], el[x][2]);
+                    d.push_back(ciede2000(a[0], a[1], a[2], b[0], b[1], b[2]));
+                }
+            }
+            // What fabric texture and noise leave after that averaging, measured on the bare
+            // garment around the print (where the truth is "no difference"): removed from the
+            // mean in quadrature, as independent errors add.
+            std::vector<float> ring_d;
+            const cv::Vec3f g = lab_px(float(garment_lin[0]), float(garment_lin[1]), float(garment_lin[2]));
+            for (int y = 0; y < wsize.height; y += 3) {
+                const auto* m = ring.ptr<std::uint8_t>(y);
+                const auto* cl = lin_m.ptr<cv::Vec3f>(y);
+                for (int x = 0; x < wsize.width; x += 3) {
+                    if (!m[x]) continue;
+                    const cv::Vec3f a = lab_px(cl[x][0], cl[x][1], cl[x][2]);
+                    ring_d.push_back(ciede2000(a[0], a[1], a[2], g[0], g[1], g[2]));
+                }
+            }
+            texture_de00 = ring_d.empty() ? 0.0 : median_of(ring_d);
+        }
         if (!d.empty()) {
-            mean_de00 = std::accumulate(d.begin(), d.end(), 0.0) / double(d.size());
+            const double raw = std::accumulate(d.begin(), d.end(), 0.0) / double(d.size());
+            mean_de00 = std::sqrt(std::max(0.0, raw * raw - texture_de00 * texture_de00));
             p95_de00 = quantile_of(d, 0.95);
         }
         // Least squares with a small ridge toward "no change" (one flat colour leaves D
@@ -849,9 +900,14 @@ Result<Verdict> inspect(const Case& in, const Tolerances& tol, Evidence* evidenc
             }
         });
         const cv::Mat lab_corr = lab_of(corr);
-        cv::Mat lo, hi;
+        // Against the reference both with and without the response: where the response is an
+        // extrapolation (a thin black rule when it was fitted on pink and green text) the plain
+        // reference is right, and a real defect differs from both.
+        cv::Mat lo, hi, lo0, hi0;
         cv::erode(lab_corr, lo, cv::Mat());
         cv::dilate(lab_corr, hi, cv::Mat());
+        cv::erode(lab_e, lo0, cv::Mat());
+        cv::dilate(lab_e, hi0, cv::Mat());
         const float pre = float(tol.local_de00) * 0.5f;  // ΔE00 stays below 2 x ΔE76 in practice
         cv::parallel_for_(cv::Range(0, wsize.height), [&](const cv::Range& r) {
             for (int y = r.start; y < r.end; ++y) {
@@ -859,14 +915,20 @@ Result<Verdict> inspect(const Case& in, const Tolerances& tol, Evidence* evidenc
                 const auto* c = lab_c.ptr<cv::Vec3f>(y);
                 const auto* l = lo.ptr<cv::Vec3f>(y);
                 const auto* h = hi.ptr<cv::Vec3f>(y);
+                const auto* l0 = lo0.ptr<cv::Vec3f>(y);
+                const auto* h0 = hi0.ptr<cv::Vec3f>(y);
                 float* d = d_local.ptr<float>(y);
+                auto band = [&](const cv::Vec3f& cx, const cv::Vec3f& lx, const cv::Vec3f& hx) {
+                    cv::Vec3f e;
+                    for (int k = 0; k < 3; ++k) e[k] = std::clamp(cx[k], lx[k], hx[k]);
+                    const cv::Vec3f diff = cx - e;
+                    const float d76 = std::sqrt(diff.dot(diff));
+                    return d76 < pre ? d76 : ciede2000(cx[0], cx[1], cx[2], e[0], e[1], e[2]);
+                };
                 for (int x = 0; x < wsize.width; ++x) {
                     if (!m[x]) continue;
-                    cv::Vec3f e;
-                    for (int k = 0; k < 3; ++k) e[k] = std::clamp(c[x][k], l[x][k], h[x][k]);
-                    const cv::Vec3f diff = c[x] - e;
-                    const float d76 = std::sqrt(diff.dot(diff));
-                    d[x] = d76 < pre ? d76 : ciede2000(c[x][0], c[x][1], c[x][2], e[0], e[1], e[2]);
+                    const float dc = band(c[x], l[x], h[x]);
+                    d[x] = dc <= pre ? dc : std::min(dc, band(c[x], l0[x], h0[x]));
                 }
             }
         });
@@ -926,6 +988,58 @@ Result<Verdict> inspect(const Case& in, const Tolerances& tol, Evidence* evidenc
                                 count / (w * w), sum / count, mx};
             regions.push_back(std::move(reg));
         }
+        // Bare garment where ink belongs, found directly: a large missing area can bend the
+        // colour response fitted above (it explains "less ink" as a colour shift) and so hide
+        // from the comparison with the corrected reference.
+        cv::Mat bare(wsize, CV_8U, cv::Scalar(0));
+        cv::parallel_for_(cv::Range(0, wsize.height), [&](const cv::Range& rr) {
+            for (int y = rr.start; y < rr.end; ++y) {
+                const auto* m = within.ptr<std::uint8_t>(y);
+                const float* a = alpha.ptr<float>(y);
+                const auto* c = lab_c.ptr<cv::Vec3f>(y);
+                const auto* e = lab_e.ptr<cv::Vec3f>(y);
+                auto* b = bare.ptr<std::uint8_t>(y);
+                for (int x = 0; x < wsize.width; ++x) {
+                    if (!m[x] || a[x] < 0.5f) continue;
+                    const cv::Vec3f eg = e[x] - garment_lab, cg = c[x] - garment_lab;
+                    const float deg = std::sqrt(eg.dot(eg));
+                    if (deg > 15.f && std::sqrt(cg.dot(cg)) < std::max(6.f, 0.25f * deg)) b[x] = 255;
+                }
+            }
+        });
+        cv::morphologyEx(bare, bare, cv::MORPH_OPEN, cv::Mat());
+        cv::Mat blabels, bstats, bcent;
+        const int bn = cv::connectedComponentsWithStats(bare, blabels, bstats, bcent, 8, CV_32S);
+        for (int i = 1; i < bn; ++i) {
+            const int count = bstats.at<int>(i, cv::CC_STAT_AREA);
+            if (count < min_px) continue;
+            const cv::Rect bb(bstats.at<int>(i, cv::CC_STAT_LEFT), bstats.at<int>(i, cv::CC_STAT_TOP),
+                              bstats.at<int>(i, cv::CC_STAT_WIDTH), bstats.at<int>(i, cv::CC_STAT_HEIGHT));
+            const RectMm bbm{area.x + bb.x / w, area.y + bb.y / w, bb.width / w, bb.height / w};
+            const bool known = std::any_of(regions.begin(), regions.end(), [&](const Region& r) {
+                const auto& o = r.defect.bbox_mm;
+                return r.defect.kind == "missing_ink" && o.x < bbm.x + bbm.width && bbm.x < o.x + o.width &&
+                       o.y < bbm.y + bbm.height && bbm.y < o.y + o.height;
+            });
+            if (known) continue;
+            double sum = 0, mx = 0;
+            for (int y = bb.y; y < bb.y + bb.height; ++y) {
+                const int* l = blabels.ptr<int>(y);
+                const auto* c = lab_c.ptr<cv::Vec3f>(y);
+                const auto* e = lab_e.ptr<cv::Vec3f>(y);
+                for (int x = bb.x; x < bb.x + bb.width; ++x) {
+                    if (l[x] != i) continue;
+                    const float dd = ciede2000(c[x][0], c[x][1], c[x][2], e[x][0], e[x][1], e[x][2]);
+                    sum += dd;
+                    mx = std::max(mx, double(dd));
+                }
+            }
+            Region reg;
+            reg.inked_fraction = 1;
+            reg.median_t = 0;
+            reg.defect = Defect{"missing_ink", bbm, count / (w * w), sum / count, mx};
+            regions.push_back(std::move(reg));
+        }
         std::sort(regions.begin(), regions.end(), [](const Region& a, const Region& b) {
             return a.defect.area_mm2 * a.defect.mean_de00 > b.defect.area_mm2 * b.defect.mean_de00;
         });
@@ -983,12 +1097,22 @@ Result<Verdict> inspect(const Case& in, const Tolerances& tol, Evidence* evidenc
                       mean_de00 > 0 ? std::abs(1 - underbase_de00 / (kUnderbaseExplains * mean_de00)) : 1.0});
     // Wrong design: ink of other shapes (poor correlation and ink where none belongs), or the
     // colours wrong over most of the print in a way no colour response explains.
-    const bool shapes_differ = design_corr < kDesignCorrelation && (extra_ink > 0.15 || coverage > 0.3);
+    // A large missing region lowers the correlation too; it is the wrong design only when the
+    // ink that is there does not match either (wrong colours or shapes beside the bare parts).
+    double missing_area = 0, smudge_area = 0;
+    for (const auto& r : regions) (r.defect.kind == "missing_ink" ? missing_area : smudge_area) += r.defect.area_mm2;
+    const bool shapes_differ = design_corr < kDesignCorrelation &&
+                               (extra_ink > 0.15 || (coverage > 0.3 && smudge_area > 0.1 * missing_area));
     const bool mostly_wrong = coverage > 0.5 && !regions.empty() && regions.front().defect.kind == "smudge";
     // A colour response explains a colour shift; the wrong artwork in the same outline leaves
     // most of the print unexplained.
-    const bool unexplained = residual_de00 > kResidualDesign && !underbase_bad;
-    const bool design_bad = has_ink && (design_corr < 0.5 || shapes_differ || mostly_wrong || unexplained);
+    // Neither applies where most of what is wrong is bare garment (that is missing ink). A
+    // "colour shift" beyond any printer fault (ΔE00 30: another artwork in the same outline, whose
+    // few colours an affine response can map) is the wrong design too.
+    const bool missing_dominates = !regions.empty() && regions.front().defect.kind == "missing_ink";
+    const bool unexplained = !underbase_bad && !missing_dominates &&
+                             (residual_de00 > kResidualDesign || mean_de00 > kImplausibleShift);
+    const bool design_bad = has_ink && (design_corr < 0.5 || shapes_differ || (mostly_wrong && !missing_dominates) || unexplained);
     checks.push_back({"wrong_design", design_bad,
                       shapes_differ ? rel(design_corr, kDesignCorrelation) : mostly_wrong ? std::min(1.0, coverage - 0.5) : rel(design_corr, kDesignCorrelation)});
     const double m_off = center_offset / tol.offset_mm, m_rot = std::abs(rotation) / tol.rotation_deg,
@@ -1043,6 +1167,7 @@ Result<Verdict> inspect(const Case& in, const Tolerances& tol, Evidence* evidenc
         {"scale_pct", round_to(scale_pct, 3)},
         {"mean_de00", round_to(mean_de00, 3)},
         {"p95_de00", round_to(p95_de00, 3)},
+        {"texture_de00", round_to(texture_de00, 3)},
         {"color_response", response_json(response)},
         {"defects", defects},
         {"defect_area_mm2", round_to(defect_area, 1)},

@@ -61,7 +61,7 @@ struct Tolerances {
     double local_de00 = 10.0;           // a local defect: ΔE00 above this ...
     double local_min_area_mm2 = 9.0;    // ... over at least this area
     double margin_mm = 20.0;            // search area: the artwork box grown by this
-    double blank_de00 = 8.0;            // garment outside the print vs the job's garment colour
+    double blank_de00 = 10.0;           // garment outside the print vs the job's garment colour
     double low_confidence = 0.15;       // confidence below this = "ask a person" (metrics only)
 };
 
