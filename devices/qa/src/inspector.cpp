@@ -532,11 +532,24 @@ Result<Verdict> inspect(const Case& in, const Tolerances& tol, Evidence* evidenc
         // Shrink first, in 8 bits with premultiplied alpha (transparent pixels' colour must not
         // bleed into the edges), then to linear light: a 300 dpi reference is ~12 Mpx.
         const cv::Size small(std::max(1, int(std::lround(box.width * w))), std::max(1, int(std::lround(box.height * w))));
-        cv::Mat pm8, a8;
-        cv::extractChannel(reference, a8, 3);
-        cv::Mat a4;
-        cv::merge(std::vector<cv::Mat>{a8, a8, a8, cv::Mat(a8.size(), CV_8U, cv::Scalar(255))}, a4);
-        cv::multiply(reference, a4, pm8, 1.0 / 255);
+        cv::Mat pm8(reference.size(), CV_8UC4);
+        cv::parallel_for_(cv::Range(0, reference.rows), [&](const cv::Range& r) {
+            for (int y = r.start; y < r.end; ++y) {
+                const auto* p = reference.ptr<cv::Vec4b>(y);
+                auto* q = pm8.ptr<cv::Vec4b>(y);
+                for (int x = 0; x < reference.cols; ++x) {
+                    const unsigned a = p[x][3];
+                    if (a == 255) {
+                        q[x] = p[x];
+                    } else if (a == 0) {
+                        q[x] = cv::Vec4b(0, 0, 0, 0);
+                    } else {
+                        for (int k = 0; k < 3; ++k) q[x][k] = std::uint8_t((p[x][k] * a + 127) / 255);
+                        q[x][3] = std::uint8_t(a);
+                    }
+                }
+            }
+        });
         cv::Mat s8;
         cv::resize(pm8, s8, small, 0, 0, small.width < reference.cols ? cv::INTER_AREA : cv::INTER_LINEAR);
         ref_pm.create(small, CV_32FC4);
@@ -570,13 +583,18 @@ Result<Verdict> inspect(const Case& in, const Tolerances& tol, Evidence* evidenc
     const cv::Matx33d W0 = A_work.inv() * P_ref.inv();  // nominal: padded reference px -> work px
 
     auto composite = [&](const cv::Mat& pm) {  // premultiplied BGRA -> linear BGR on the garment
-        std::vector<cv::Mat> ch;
-        cv::split(pm, ch);
-        cv::Mat inv = 1.0 - ch[3];
-        std::vector<cv::Mat> rgb(3);
-        for (int k = 0; k < 3; ++k) rgb[static_cast<std::size_t>(k)] = ch[static_cast<std::size_t>(k)] + inv * garment_lin[k];
-        cv::Mat out;
-        cv::merge(rgb, out);
+        cv::Mat out(pm.size(), CV_32FC3);
+        const cv::Vec3f g{float(garment_lin[0]), float(garment_lin[1]), float(garment_lin[2])};
+        cv::parallel_for_(cv::Range(0, pm.rows), [&](const cv::Range& r) {
+            for (int y = r.start; y < r.end; ++y) {
+                const auto* p = pm.ptr<cv::Vec4f>(y);
+                auto* o = out.ptr<cv::Vec3f>(y);
+                for (int x = 0; x < pm.cols; ++x) {
+                    const float inv = 1.f - p[x][3];
+                    o[x] = {p[x][0] + inv * g[0], p[x][1] + inv * g[1], p[x][2] + inv * g[2]};
+                }
+            }
+        });
         return out;
     };
     // The template gets the blur the capture has (optics ~0.25 mm + our 0.35 mm smoothing):
@@ -764,14 +782,25 @@ Result<Verdict> inspect(const Case& in, const Tolerances& tol, Evidence* evidenc
         // averaged over ~1 mm first (ΔE of noisy pixels is biased upward, never zero-mean).
         {
             const double sigma = kColourAverageMm * w;
-            cv::Mat lin_m, exp_m, flat_m;
-            cv::GaussianBlur(lin, lin_m, {0, 0}, sigma);
-            cv::GaussianBlur(exp_lin, exp_m, {0, 0}, sigma);
+            cv::Mat lin_m, exp_m(wsize, CV_32FC3, cv::Scalar::all(0)), flat_m;
+            cv::GaussianBlur(lin, lin_m, {0, 0}, sigma);  // whole area: the ring is used below
+            {
+                // The reference only around its ink.
+                const int pad_px = int(std::ceil(4 * sigma));
+                cv::Rect ink_box = cv::boundingRect(inked);
+                ink_box = cv::Rect(ink_box.x - pad_px, ink_box.y - pad_px, ink_box.width + 2 * pad_px,
+                                   ink_box.height + 2 * pad_px) & cv::Rect({}, wsize);
+                if (ink_box.area() > 0) {
+                    cv::Mat dst = exp_m(ink_box);
+                    cv::GaussianBlur(exp_lin(ink_box), dst, {0, 0}, sigma);
+                }
+            }
             // Both are averaged alike, so colour edges and the print's outline mix the same way in
             // both: every inked pixel counts (as in the definition), not only flat interiors.
             cv::erode(inked, flat_m, cv::Mat(), {-1, -1}, 1);
             if (cv::countNonZero(flat_m) < 20) flat_m = inked;
-            const int step = cv::countNonZero(flat_m) > 40000 ? 2 : 1;
+            const int n_flat = cv::countNonZero(flat_m);
+            const int step = n_flat > 90000 ? 3 : n_flat > 40000 ? 2 : 1;
             for (int y = 0; y < wsize.height; y += step) {
                 const auto* m = flat_m.ptr<std::uint8_t>(y);
                 const auto* cl = lin_m.ptr<cv::Vec3f>(y);

@@ -428,6 +428,8 @@ TEST_F(RenderTest, WriteReferenceRoundTrips) {
     ASSERT_EQ(thumb.type(), CV_8UC4);
     EXPECT_EQ(cv::norm(thumb, ref.bgra, cv::NORM_INF), 0.0);
     EXPECT_EQ(j["thumbnail"]["file"], "thumbnail.png");
+    // At 100 dpi (3.9 px/mm) the reference is small enough for QA as it is: no QA copy.
+    EXPECT_FALSE(j.contains("qa_reference"));
     // Nothing but the three files: no temporaries left behind.
     int n = 0;
     for (const auto& e : fs::directory_iterator(dir_)) {
@@ -436,6 +438,37 @@ TEST_F(RenderTest, WriteReferenceRoundTrips) {
         EXPECT_TRUE(name == "reference.png" || name == "reference.json" || name == "thumbnail.png") << e.path();
     }
     EXPECT_EQ(n, 3);
+}
+
+TEST_F(RenderTest, A300DpiReferenceGetsAQaCopyAt4PxPerMm) {
+    // A 100 x 60 mm artwork with a transparent hole, at 300 dpi.
+    cv::Mat art(709, 1181, CV_8UC4, cv::Scalar(30, 60, 200, 255));
+    cv::circle(art, {590, 354}, 150, cv::Scalar(255, 255, 255, 0), -1);
+    const Placement pl{100, 0, 50};
+    auto made = make_reference(art, platen16x20(), pl, 300);
+    ASSERT_TRUE(std::holds_alternative<Reference>(made));
+    const Reference& ref = std::get<Reference>(made);
+    ASSERT_TRUE(std::holds_alternative<fs::path>(write_reference(dir_, ref, meta(300))));
+    std::ifstream in(dir_ / "reference.json");
+    const auto j = nlohmann::json::parse(in);
+    ASSERT_TRUE(j.contains("qa_reference"));
+    EXPECT_EQ(j["qa_reference"]["file"], "reference-qa.png");
+    const double ppm = j["qa_reference"]["px_per_mm"].get<double>();
+    EXPECT_NEAR(ppm, kQaReferencePxPerMm, 0.01);
+    const cv::Mat q = cv::imread((dir_ / "reference-qa.png").string(), cv::IMREAD_UNCHANGED);
+    ASSERT_EQ(q.type(), CV_8UC4);
+    EXPECT_NEAR(q.cols / ppm, ref.box_mm.width, 1e-9);
+    // Opaque ink keeps its colour, the hole stays transparent, and the ink beside it does not turn
+    // white (premultiplied shrinking: the hole's white never bleeds into the ink; the rim's own
+    // colours come from render's cubic resampling and are not checked here).
+    EXPECT_EQ(q.at<cv::Vec4b>(5, 5), cv::Vec4b(30, 60, 200, 255));
+    EXPECT_EQ(q.at<cv::Vec4b>(q.rows / 2, q.cols / 2)[3], 0);
+    for (int x = 0; x < q.cols; ++x) {
+        const cv::Vec4b p = q.at<cv::Vec4b>(q.rows / 2, x);
+        if (p[3] == 255) {
+            EXPECT_LE(std::abs(p[0] - 30) + std::abs(p[1] - 60) + std::abs(p[2] - 200), 3) << "x=" << x << " " << p;
+        }
+    }
 }
 
 TEST_F(RenderTest, ThumbnailOfALargeReferenceFitsAndKeepsTheAspect) {

@@ -117,6 +117,9 @@ struct PrintFileMeta {
 // name in `dir`, flushed and renamed, so a reader sees the old file or the complete new one.
 // `dir` must exist. Returns the path of reference.png. Problems: meta_mismatch, write_failed.
 inline constexpr int kThumbnailPx = 480;
+// Above this resolution a copy for QA is written too: `dir`/reference-qa.png at this many px/mm
+// (reference.json `qa_reference` {file, px_per_mm, width_px, height_px}).
+inline constexpr double kQaReferencePxPerMm = 4.0;
 Result<std::filesystem::path> write_reference(const std::filesystem::path& dir,
                                               const Reference& ref, const PrintFileMeta& meta);
 
