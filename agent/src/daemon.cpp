@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "pressline/agent/control.hpp"
 #include "pressline/agent/intake.hpp"
 #include "pressline/agent/journal.hpp"
 #include "pressline/agent/log.hpp"
@@ -22,6 +23,7 @@
 #include "pressline/agent/outbox.hpp"
 #include "pressline/agent/paperwork.hpp"
 #include "pressline/agent/printing.hpp"
+#include "pressline/agent/qa.hpp"
 #include "pressline/agent/topics.hpp"
 
 #ifndef PRESSLINE_VERSION
@@ -81,6 +83,8 @@ struct Daemon::Impl {
     std::shared_ptr<Outbox> outbox;
     std::unique_ptr<PrintFlow> printing;  // io thread; its pool work holds its own state alive
     std::unique_ptr<Paperwork> paperwork; // io thread; tickets and shipping labels
+    std::unique_ptr<QaFlow> qa;           // io thread; visual QA of printed garments
+    std::unique_ptr<ControlServer> control;  // io thread; {state_dir}/control.sock
     std::map<std::string, std::string> device_status;  // device -> retained status payload
     std::shared_ptr<MqttLink> link;
     std::mutex link_mu;                   // guards link_for_paho (read on paho's thread)
@@ -96,6 +100,7 @@ struct Daemon::Impl {
     std::string blocked_reason;  // non-empty while intake is blocked
     bool checkpoint_armed = false;
     bool stopping = false;
+    int local_commands = 0;
 
     explicit Impl(config::Config c) : cfg(std::move(c)) {}
 
@@ -155,6 +160,7 @@ struct Daemon::Impl {
             };
             ph.device_status = make_printing_hooks().device_status;
             paperwork = std::make_unique<Paperwork>(io, workers, label_io, *journal, cfg, std::move(ph));
+            qa = std::make_unique<QaFlow>(io, workers, *journal, cfg, make_qa_hooks());
         } catch (const std::exception& e) {
             log->critical("cannot set up printing: {}", e.what());
             sd_notifyf(0, "STATUS=printing set-up failed: %s", e.what());
@@ -179,6 +185,8 @@ struct Daemon::Impl {
         start_link();
         printing->start();
         paperwork->start();
+        qa->start();
+        start_control();
         start_watchdog();
         schedule_prune(1min);
 
@@ -190,6 +198,56 @@ struct Daemon::Impl {
                   cfg.storage.state_dir.string());
         io.run();
         return finish();
+    }
+
+    QaHooks make_qa_hooks() {
+        QaHooks h;
+        h.events_appended = [this] {
+            if (outbox) outbox->kick();
+            schedule_checkpoint();
+        };
+        h.paperwork_changed = [this] {
+            if (paperwork) paperwork->changed();
+        };
+        h.requeued = [this](const std::string& job_id) {
+            if (printing) printing->job_changed(job_id);
+        };
+        h.pause_device = [this](const std::string& device) {
+            if (printing) printing->set_paused(device, true, "qa-failures");
+        };
+        return h;
+    }
+
+    // The local control channel: technicians' commands while the cloud is unreachable.
+    void start_control() {
+        control = std::make_unique<ControlServer>(io, cfg.storage.state_dir / "control.sock",
+                                                  [this](const nlohmann::json& req) { return on_control(req); });
+        std::string error;
+        if (!control->start(error)) {
+            logger("daemon")->error("local control channel not available: {}", error);
+            control.reset();
+        }
+    }
+
+    nlohmann::json on_control(const nlohmann::json& req) {
+        const std::string type = req.value("type", "");
+        if (type == "ping") return {{"status", "ok"}, {"version", version()}};
+        if (type == "qa_trigger") {
+            if (!qa) return {{"status", "error"}, {"reason", "not_supported"}, {"message", "no QA flow"}};
+            auto r = qa->trigger(req.value("job_id", ""), req.value("printer", ""));
+            logger("daemon")->info("local qa trigger job_id={} printer={} by={}: {}", req.value("job_id", ""),
+                                   req.value("printer", ""), req.value("by", ""), r.value("message", ""));
+            return r;
+        }
+        if (type == "qa_decision") {
+            // Handled exactly like the MQTT command, with source "local".
+            nlohmann::json cmd = req;
+            if (!cmd.contains("command_id"))
+                cmd["command_id"] = fmt::format("L-{}-{}", now_ms(), ++local_commands);
+            return intake->on_local_command(cmd.dump());
+        }
+        return {{"status", "error"}, {"reason", "unknown_request"},
+                {"message", "unknown request type '" + type + "'; use qa_decision, qa_trigger or ping"}};
     }
 
     PrintingHooks make_printing_hooks() {
@@ -205,6 +263,9 @@ struct Daemon::Impl {
         };
         h.paperwork_changed = [this] {
             if (paperwork) paperwork->changed();
+        };
+        h.inspecting = [this](const std::string& job_id) {
+            if (qa) qa->printed(job_id);
         };
         return h;
     }
@@ -237,6 +298,7 @@ struct Daemon::Impl {
         };
         h.job_changed = [this](const std::string& job_id) {
             asio::post(io, [this, job_id] {
+                if (qa) qa->job_changed(job_id);
                 if (printing) printing->job_changed(job_id);
                 if (paperwork) paperwork->changed();
             });
@@ -258,6 +320,13 @@ struct Daemon::Impl {
                 logger("daemon")->info("intake {}", d ? "draining" : "open");
                 publish_status();
             });
+        };
+        // The decision uses the start-up config (like printing and paperwork): paho's thread never
+        // reads a config that a reload replaces.
+        h.qa_decision = [qcfg = cfg](Tx& tx, const std::string& job_id, const std::string& verdict,
+                                     const std::string& by, const std::string& source, const std::string& note,
+                                     const std::string& command_id) {
+            return decide_qa(tx, job_id, verdict, by, source, note, command_id, qcfg);
         };
         h.reload_config = [this] {
             auto res = config::load_file(cfg.source);
@@ -361,6 +430,8 @@ struct Daemon::Impl {
         auto log = logger("daemon");
         if (printing) printing->stop();
         if (paperwork) paperwork->stop();
+        if (qa) qa->stop();
+        if (control) control->stop();
         if (intake->is_blocked())
             log->warn("stopping while intake is blocked ({}); the refused message stays at the "
                       "broker", blocked_reason);
@@ -405,6 +476,8 @@ struct Daemon::Impl {
         workers.join();
         device_io.join();
         label_io.join();
+        control.reset();
+        qa.reset();
         printing.reset();
         paperwork.reset();
         return exit_ok;

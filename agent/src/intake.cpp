@@ -140,7 +140,7 @@ void Intake::on_job(const std::string& topic, const std::string& payload) {
     }
 }
 
-nlohmann::json Intake::execute(Tx& tx, const Command& cmd) {
+nlohmann::json Intake::execute(Tx& tx, const Command& cmd, const std::string& source) {
     nlohmann::json result{{"command_id", cmd.command_id}, {"command", cmd.type}};
     auto ok = [&](std::string message) {
         result["status"] = "ok";
@@ -216,7 +216,8 @@ nlohmann::json Intake::execute(Tx& tx, const Command& cmd) {
         } else if (what != "garment") {
             error("invalid_command", "reprint what '" + what + "': use garment, label or ticket");
         } else if (job->state != JobState::printed && job->state != JobState::qa_failed &&
-                   job->state != JobState::qa_passed && job->state != JobState::held) {
+                   job->state != JobState::qa_passed && job->state != JobState::held &&
+                   job->state != JobState::labeling) {
             error("not_reprintable", "job " + job_id + " is " + std::string(to_string(job->state)) +
                                          "; a garment can be reprinted once it has printed");
         } else if (has_open_try(tx, job_id, job->attempt)) {
@@ -242,9 +243,22 @@ nlohmann::json Intake::execute(Tx& tx, const Command& cmd) {
             error("unknown_device", "no device " + device + " at this station");
         } else {
             tx.set_meta("paused:" + device, pause ? "1" : "0");
+            tx.set_meta("pause_reason:" + device, "");
             ok(pause ? "device " + device + " paused: nothing new is released to it; a garment in "
                        "hand finishes"
                      : "device " + device + " resumed");
+        }
+    } else if (cmd.type == "qa_decision") {
+        const auto job_id = cmd.json.at("job_id").get<std::string>();
+        const auto verdict = cmd.json.at("verdict").get<std::string>();
+        const auto by = cmd.json.value("decided_by", std::string());
+        const auto note = cmd.json.value("note", std::string());
+        if (!hooks_.qa_decision) {
+            result["job_id"] = job_id;
+            error("not_supported", "visual QA is not available in this agent");
+        } else {
+            auto r = hooks_.qa_decision(tx, job_id, verdict, by, source, note, cmd.command_id);
+            for (auto it = r.begin(); it != r.end(); ++it) result[it.key()] = it.value();
         }
     } else if (cmd.type == "reload_config") {
         auto problems = hooks_.reload_config ? hooks_.reload_config()
@@ -285,10 +299,8 @@ void Intake::on_command(const std::string& topic, const std::string& payload) {
     auto& cmd = std::get<Command>(parsed);
     bool repeated = false;
     nlohmann::json result;
-    std::optional<bool> drain_now;
     const bool committed = commit("command", cmd.command_id, [&](Tx& tx) {
         repeated = false;
-        drain_now.reset();
         if (auto seen = tx.command(cmd.command_id)) {
             repeated = true;
             result = seen->result;
@@ -297,20 +309,68 @@ void Intake::on_command(const std::string& topic, const std::string& payload) {
             return;
         }
         result = execute(tx, cmd);
-        if (result["status"] == "ok" && (cmd.type == "drain" || cmd.type == "resume"))
-            drain_now = cmd.type == "drain";
         tx.insert_command({cmd.command_id, cmd.type, result});
         tx.append({"command.result", cmd.command_id, result});
     });
     if (!committed) return;
     log->info("command {} command_id={} status={} repeated={} message=\"{}\"", cmd.type,
               cmd.command_id, result.value("status", ""), repeated, result.value("message", ""));
-    if (drain_now && hooks_.drain_changed) hooks_.drain_changed(*drain_now);
+    after_command(cmd, result, repeated);
+}
+
+void Intake::after_command(const Command& cmd, const nlohmann::json& result, bool repeated) {
+    if (!repeated && result.value("status", "") == "ok" && (cmd.type == "drain" || cmd.type == "resume") &&
+        hooks_.drain_changed)
+        hooks_.drain_changed(cmd.type == "drain");
     if (repeated || result.value("status", "") != "ok") return;
-    if ((cmd.type == "cancel" || cmd.type == "reprint") && hooks_.job_changed)
+    if ((cmd.type == "cancel" || cmd.type == "reprint" || cmd.type == "qa_decision") && hooks_.job_changed)
         hooks_.job_changed(cmd.json.at("job_id").get<std::string>());
     if ((cmd.type == "pause_device" || cmd.type == "resume_device") && hooks_.device_paused)
         hooks_.device_paused(cmd.json.at("device").get<std::string>(), cmd.type == "pause_device");
+}
+
+nlohmann::json Intake::on_local_command(const std::string& payload) {
+    auto log = logger("intake");
+    ParseLimits limits;
+    {
+        std::lock_guard lock(limits_mu_);
+        limits = limits_;
+    }
+    auto parsed = parse_command(payload, limits);
+    if (auto* rej = std::get_if<Rejection>(&parsed)) {
+        nlohmann::json data = rejection_data(*rej, "local", payload.size());
+        data["status"] = "rejected";
+        data["source"] = "local";
+        return data;
+    }
+    auto& cmd = std::get<Command>(parsed);
+    bool repeated = false;
+    nlohmann::json result;
+    try {
+        journal_.transact(Admission::internal, [&](Tx& tx) {
+            repeated = false;
+            if (auto seen = tx.command(cmd.command_id)) {
+                repeated = true;
+                result = seen->result;
+                result["repeated"] = true;
+                tx.append({"command.result", cmd.command_id, result});
+                return;
+            }
+            result = execute(tx, cmd, "local");
+            result["source"] = "local";
+            tx.insert_command({cmd.command_id, cmd.type, result});
+            tx.append({"command.result", cmd.command_id, result});
+        });
+    } catch (const std::exception& e) {
+        log->error("local command {} command_id={} not recorded: {}", cmd.type, cmd.command_id, e.what());
+        return {{"command_id", cmd.command_id}, {"command", cmd.type}, {"status", "error"},
+                {"reason", "journal_error"}, {"message", e.what()}, {"source", "local"}};
+    }
+    if (hooks_.events_appended) hooks_.events_appended();
+    log->info("local command {} command_id={} status={} repeated={} message=\"{}\"", cmd.type, cmd.command_id,
+              result.value("status", ""), repeated, result.value("message", ""));
+    after_command(cmd, result, repeated);
+    return result;
 }
 
 }  // namespace pressline::agent

@@ -54,7 +54,7 @@ bool can_transition(JobState from, JobState to) {
         case S::qa_passed: return to == S::labeling || to == S::queued;  // reprint
         case S::held: return to == S::queued || to == S::qa_passed || to == S::qa_failed ||
                              to == S::printed || to == S::labeling;
-        case S::labeling: return to == S::completed;
+        case S::labeling: return to == S::completed || to == S::queued;  // reprint
         default: return false;
     }
 }

@@ -84,6 +84,10 @@ public:
         check(sqlite3_bind_int64(st_, i, v));
         return *this;
     }
+    Stmt& bind_double(int i, double v) {
+        check(sqlite3_bind_double(st_, i, v));
+        return *this;
+    }
     Stmt& bind_null(int i) {
         check(sqlite3_bind_null(st_, i));
         return *this;
@@ -103,6 +107,7 @@ public:
                  : std::string();
     }
     std::int64_t int64(int col) const { return sqlite3_column_int64(st_, col); }
+    double dbl(int col) const { return sqlite3_column_double(st_, col); }
     bool is_null(int col) const { return sqlite3_column_type(st_, col) == SQLITE_NULL; }
 
 private:
@@ -200,6 +205,29 @@ constexpr const char* kMigrations[] = {
         job_id   TEXT NOT NULL,
         at_ms    INTEGER NOT NULL,
         PRIMARY KEY (order_id, job_id)
+    ) WITHOUT ROWID;
+    )sql",
+    // 2 -> 3: visual QA, one row per printed attempt of a job with qa.required.
+    R"sql(
+    CREATE TABLE qa (
+        job_id       TEXT NOT NULL,
+        attempt      INTEGER NOT NULL,
+        state        TEXT NOT NULL,     -- pending, capturing, inspected, held, decided
+        device       TEXT NOT NULL,     -- the DTG printer that printed the attempt
+        camera       TEXT NOT NULL DEFAULT '',
+        verdict      TEXT NOT NULL DEFAULT '',  -- pass | fail | '' (not decided)
+        reason       TEXT NOT NULL DEFAULT '',
+        confidence   REAL NOT NULL DEFAULT 0,
+        metrics      TEXT NOT NULL DEFAULT '{}',
+        evidence_dir TEXT NOT NULL DEFAULT '',
+        decided_by   TEXT NOT NULL DEFAULT '',
+        decided_ms   INTEGER NOT NULL DEFAULT 0,
+        source       TEXT NOT NULL DEFAULT '',  -- auto | local | cloud
+        note         TEXT NOT NULL DEFAULT '',
+        printed_ms   INTEGER NOT NULL,
+        created_ms   INTEGER NOT NULL,
+        updated_ms   INTEGER NOT NULL,
+        PRIMARY KEY (job_id, attempt)
     ) WITHOUT ROWID;
     )sql",
 };
@@ -397,6 +425,58 @@ std::vector<std::string> Tx::mark_order_item_ready(const std::string& order_id, 
     std::vector<std::string> out;
     while (st.step()) out.push_back(st.text(0));
     return out;
+}
+
+namespace {
+constexpr const char* kQaColumns =
+    "SELECT job_id, attempt, state, device, camera, verdict, reason, confidence, metrics, evidence_dir, "
+    "decided_by, decided_ms, source, note, printed_ms, created_ms, updated_ms FROM qa ";
+QaRow qa_row(const Stmt& st) {
+    QaRow r;
+    r.job_id = st.text(0);
+    r.attempt = static_cast<int>(st.int64(1));
+    r.state = st.text(2);
+    r.device = st.text(3);
+    r.camera = st.text(4);
+    r.verdict = st.text(5);
+    r.reason = st.text(6);
+    r.confidence = st.dbl(7);
+    r.metrics = st.text(8);
+    r.evidence_dir = st.text(9);
+    r.decided_by = st.text(10);
+    r.decided_ms = st.int64(11);
+    r.source = st.text(12);
+    r.note = st.text(13);
+    r.printed_ms = st.int64(14);
+    r.created_ms = st.int64(15);
+    r.updated_ms = st.int64(16);
+    return r;
+}
+}  // namespace
+
+void Tx::put_qa(const QaRow& r) {
+    Stmt st(*j_.cache_,
+            "INSERT INTO qa(job_id, attempt, state, device, camera, verdict, reason, confidence, metrics, "
+            "evidence_dir, decided_by, decided_ms, source, note, printed_ms, created_ms, updated_ms) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(job_id, attempt) DO UPDATE SET "
+            "state = excluded.state, device = excluded.device, camera = excluded.camera, "
+            "verdict = excluded.verdict, reason = excluded.reason, confidence = excluded.confidence, "
+            "metrics = excluded.metrics, evidence_dir = excluded.evidence_dir, decided_by = excluded.decided_by, "
+            "decided_ms = excluded.decided_ms, source = excluded.source, note = excluded.note, "
+            "printed_ms = excluded.printed_ms, updated_ms = excluded.updated_ms");
+    st.bind(1, r.job_id).bind(2, std::int64_t{r.attempt}).bind(3, r.state).bind(4, r.device).bind(5, r.camera);
+    st.bind(6, r.verdict).bind(7, r.reason).bind_double(8, r.confidence);
+    st.bind(9, r.metrics.empty() ? std::string("{}") : r.metrics).bind(10, r.evidence_dir);
+    st.bind(11, r.decided_by).bind(12, r.decided_ms).bind(13, r.source).bind(14, r.note);
+    st.bind(15, r.printed_ms).bind(16, r.created_ms ? r.created_ms : now_ms_).bind(17, now_ms_).run();
+}
+
+std::optional<QaRow> Tx::qa(const std::string& job_id, int attempt) {
+    static const std::string sql = std::string(kQaColumns) + "WHERE job_id = ? AND attempt = ?";
+    Stmt st(*j_.cache_, sql.c_str());
+    st.bind(1, job_id).bind(2, std::int64_t{attempt});
+    if (!st.step()) return std::nullopt;
+    return qa_row(st);
 }
 
 std::optional<CommandRow> Tx::command(const std::string& command_id) {
@@ -696,6 +776,22 @@ std::vector<PaperRow> Journal::papers(const std::string& kind, const std::string
     return tx.papers(kind, ref);
 }
 
+std::optional<QaRow> Journal::qa(const std::string& job_id, int attempt) {
+    std::lock_guard lock(mu_);
+    Tx tx(*this, wall_ms());
+    return tx.qa(job_id, attempt);
+}
+
+std::vector<QaRow> Journal::qa_rows(const std::string& job_id) {
+    static const std::string sql = std::string(kQaColumns) + "WHERE job_id = ? ORDER BY attempt";
+    std::lock_guard lock(mu_);
+    Stmt st(*cache_, sql.c_str());
+    st.bind(1, job_id);
+    std::vector<QaRow> out;
+    while (st.step()) out.push_back(qa_row(st));
+    return out;
+}
+
 std::optional<std::string> Journal::meta(const std::string& key) {
     std::lock_guard lock(mu_);
     Tx tx(*this, wall_ms());
@@ -720,6 +816,7 @@ int Journal::prune(std::int64_t cutoff_ms, std::int64_t tombstone_cutoff_ms) {
         exec("DELETE FROM tries WHERE job_id IN (SELECT job_id FROM prune_ids)");
         exec("DELETE FROM paperwork WHERE job_id IN (SELECT job_id FROM prune_ids)");
         exec("DELETE FROM order_ready WHERE job_id IN (SELECT job_id FROM prune_ids)");
+        exec("DELETE FROM qa WHERE job_id IN (SELECT job_id FROM prune_ids)");
         exec("UPDATE jobs SET payload = '', pruned = 1 WHERE job_id IN (SELECT job_id FROM prune_ids)");
         {
             Stmt st(*cache_, "DELETE FROM jobs WHERE pruned = 1 AND finished_ms < ?");

@@ -8,10 +8,13 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "pressline/agent/control.hpp"
 #include "pressline/agent/daemon.hpp"
 #include "pressline/agent/journal.hpp"
 #include "pressline/agent/log.hpp"
 #include "pressline/config/config.hpp"
+#include "calibrate_cli.hpp"
+#include "qa_inspect_cli.hpp"
 
 namespace {
 
@@ -39,7 +42,7 @@ int cmd_status(const pressline::config::Config& cfg) {
     std::cout << fmt::format("intake       {}\n",
                              j.meta("draining").value_or("0") == "1" ? "draining" : "open");
     for (auto s : {JobState::accepted, JobState::preparing, JobState::queued, JobState::printing,
-                   JobState::held}) {
+                   JobState::inspecting, JobState::held}) {
         auto jobs = j.jobs_in_state(s);
         std::cout << fmt::format("{:<12} {}\n", to_string(s), jobs.size());
         for (const auto& r : jobs) {
@@ -83,6 +86,46 @@ int main(int argc, char** argv) {
 
     app.add_subcommand("version", "print the version");
 
+    // pressline qa ...: visual QA tools for technicians.
+    auto* qa = app.add_subcommand("qa", "visual QA: re-run an inspection, ...");
+    qa->require_subcommand(1);
+    auto* qa_inspect = qa->add_subcommand(
+        "inspect", "inspect one QA case: JSON on stdin, verdict JSON on stdout (docs/qa.md)");
+
+    std::string qa_config, qa_job, qa_verdict, qa_by, qa_note, qa_printer;
+    auto* qa_decide = qa->add_subcommand(
+        "decide", "decide a job held for QA (like the qa_decision command; works while the cloud is unreachable)");
+    qa_decide->add_option("-c,--config", qa_config, "configuration file of the running agent")->required();
+    qa_decide->add_option("--job", qa_job, "job id")->required();
+    qa_decide->add_option("--verdict", qa_verdict, "pass or fail")->required()->check(CLI::IsMember({"pass", "fail"}));
+    qa_decide->add_option("--by", qa_by, "who decides (kept with the decision)")->required();
+    qa_decide->add_option("--note", qa_note, "a note kept with the decision");
+    auto* qa_trigger = qa->add_subcommand("trigger", "take the QA photo now (operator trigger)");
+    qa_trigger->add_option("-c,--config", qa_config, "configuration file of the running agent")->required();
+    auto* trigger_job = qa_trigger->add_option("--job", qa_job, "the job to photograph");
+    qa_trigger->add_option("--printer", qa_printer, "the oldest job printed on this printer")->excludes(trigger_job);
+    qa_trigger->add_option("--by", qa_by, "who triggers (logged)");
+
+    // pressline calibrate: the station's QA camera calibration (docs/calibration.md).
+    pressline::agent::CalibrateOptions cal;
+    auto* calibrate = app.add_subcommand("calibrate", "calibrate a QA camera from photos of the target, a white board and the gray card");
+    calibrate->add_option("--print-target", cal.print_target, "write the printable target (PNG) and exit");
+    calibrate->add_option("--px-per-mm", cal.px_per_mm, "resolution of the printable target (default 11.811 = 300 dpi)");
+    calibrate->add_option("--target-photo", cal.target_photo, "photo of the target lying on the platen");
+    calibrate->add_option("--white-photo", cal.white_photo, "photo of a uniform white board (flat field)");
+    calibrate->add_option("--out", cal.out, "calibration JSON to write (the camera's `calibration` path)");
+    calibrate->add_option("--check-image", cal.check_image, "check image (default: next to --out)");
+    calibrate->add_option("--gray-card", cal.gray_card_file, "gray card patches as JSON");
+    calibrate->add_option("--patch", cal.patches, "gray card patch NAME:X,Y,W,H:R,G,B (platen mm; repeat)");
+    calibrate->add_option("--target", cal.target, "aruco (default) or chessboard")->check(CLI::IsMember({"aruco", "chessboard"}));
+    calibrate->add_option("--cols", cal.cols, "markers (aruco) or inner corners (chessboard) across");
+    calibrate->add_option("--rows", cal.rows, "markers (aruco) or inner corners (chessboard) down");
+    calibrate->add_option("--marker-mm", cal.marker_mm, "aruco marker side");
+    calibrate->add_option("--pitch-mm", cal.pitch_mm, "aruco marker pitch");
+    calibrate->add_option("--square-mm", cal.square_mm, "chessboard square side");
+    calibrate->add_option("--origin-mm", cal.origin_mm, "X,Y of the grid's first marker / inner corner on the platen");
+    calibrate->add_option("--platen", cal.platen, "platen name, WxH in inches (default 16x20)");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -93,6 +136,32 @@ int main(int argc, char** argv) {
         if (app.got_subcommand("version")) {
             std::cout << "pressline " << pressline::agent::version() << "\n";
             return 0;
+        }
+        if (*qa_inspect) return pressline::agent::qa_inspect_main(std::cin, std::cout, std::cerr);
+        if (*calibrate) return pressline::agent::calibrate_main(cal, std::cout, std::cerr);
+        if (*qa_decide || *qa_trigger) {
+            auto cfg = load(qa_config);
+            if (!cfg) return ExitCode::exit_bad_config;
+            nlohmann::json req;
+            if (*qa_decide) {
+                req = {{"type", "qa_decision"}, {"job_id", qa_job}, {"verdict", qa_verdict}, {"decided_by", qa_by}};
+                if (!qa_note.empty()) req["note"] = qa_note;
+            } else {
+                req = {{"type", "qa_trigger"}};
+                if (!qa_job.empty()) req["job_id"] = qa_job;
+                if (!qa_printer.empty()) req["printer"] = qa_printer;
+                if (!qa_by.empty()) req["by"] = qa_by;
+            }
+            std::string error;
+            auto res = pressline::agent::control_request(cfg->storage.state_dir / "control.sock", req, error);
+            if (!res) {
+                std::cerr << "pressline: " << error << "\n";
+                return ExitCode::exit_failure;
+            }
+            std::cout << res->dump() << "\n";
+            if (res->value("status", "") == "ok") return 0;
+            std::cerr << "pressline: " << res->value("message", res->value("reason", std::string("refused"))) << "\n";
+            return 3;
         }
         if (*check) {
             auto cfg = load(check_file);

@@ -18,6 +18,7 @@
 
 #include "pressline/agent/log.hpp"
 #include "pressline/agent/paperwork.hpp"
+#include "pressline/agent/qa.hpp"
 #include "pressline/agent/scheduler.hpp"
 #include "pressline/assets/assets.hpp"
 #include "pressline/devices/dtg.hpp"
@@ -103,6 +104,9 @@ std::optional<JobInfo> job_info(const JobRow& row, const config::Config& cfg, st
     s.priority = sched::priority_from_string(row.priority).value_or(sched::Priority::standard);
     if (auto due = j.value("due_by", std::string()); !due.empty()) s.due_ms = parse_time_ms(due);
     s.arrival_ms = row.received_ms;
+    // A reprint (a new garment of a job already in hand: QA failed, or a reprint command) goes
+    // ahead of normal work (docs/design.md "Visual QA flow").
+    if (info.attempt > 1) s.priority = sched::Priority::express;
     const json& product = j.value("product", json::object());
     const json& print = j.value("print", json::object());
     s.platen = print.value("platen", "");
@@ -169,6 +173,7 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
         bool status_known = false;
         bool op_running = false;     // a blocking call is on the pool
         bool paused = false;         // pause_device
+        std::string pause_reason;    // e.g. qa-failures; empty for pause_device
         bool reconciled = false;
         int idle_poll_ms = 0;        // backoff while waiting for the printer to become ready
         // After a try was withdrawn because the printer was unreachable, CUPS reports the
@@ -239,6 +244,7 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
             d.caps.methods = {p.methods.begin(), p.methods.end()};
             d.timer = std::make_unique<asio::steady_timer>(io);
             d.paused = journal.meta("paused:" + p.name).value_or("0") == "1";
+            if (d.paused) d.pause_reason = journal.meta("pause_reason:" + p.name).value_or("");
             devices.emplace(p.name, std::move(d));
         }
         draining = journal.meta("draining").value_or("0") == "1";
@@ -821,21 +827,28 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
 
     void printed(Device& d, const dtg::HandOffStatus& st) {
         auto f = *d.flight;
+        bool inspecting = false;
         commit("job.printed", f.job_id, [&](Tx& tx) {
+            inspecting = false;
             tx.update_try(f.job_id, f.attempt, f.try_no, "done");
             auto row = tx.job(f.job_id);
             if (!row || (row->state != JobState::printing && row->state != JobState::held)) return;
-            tx.transition(f.job_id, JobState::printed, "",
-                          {"job.printed", f.job_id,
-                           {{"order_id", f.order_id}, {"attempt", f.attempt}, {"try", f.try_no},
-                            {"device", d.cfg.name}, {"impressions", st.impressions}}});
-            // Without QA the garment is done: on to the order's label.
             const json payload = json::parse(row->payload, nullptr, false);
-            if (payload.is_object() && !payload.value("qa", json::object()).value("required", true)) {
-                row->state = JobState::printed;
+            const bool qa_required = payload.is_object() && payload.value("qa", json::object()).value("required", true);
+            json data{{"order_id", f.order_id}, {"attempt", f.attempt}, {"try", f.try_no},
+                      {"device", d.cfg.name}, {"impressions", st.impressions}};
+            if (qa_required && !cfg.qa.enabled) data["qa"] = "disabled";
+            tx.transition(f.job_id, JobState::printed, "", {"job.printed", f.job_id, data});
+            row->state = JobState::printed;
+            if (qa_required && cfg.qa.enabled) {
+                // Visual QA: inspecting (or held when no camera watches this printer).
+                inspecting = begin_qa(tx, *row, f.attempt, d.cfg.name, cfg);
+            } else {
+                // Without QA the garment is done: on to the order's label.
                 ready_to_ship(tx, *row, cfg);
             }
         });
+        if (inspecting && hooks.inspecting) hooks.inspecting(f.job_id);
         logger("printing")->info("printed job_id={} attempt={} try={} device={}", f.job_id, f.attempt, f.try_no, d.cfg.name);
         if (hooks.paperwork_changed) hooks.paperwork_changed();
         d.flight.reset();
@@ -990,7 +1003,14 @@ struct PrintFlow::Impl : std::enable_shared_from_this<PrintFlow::Impl> {
     json device_json(const Device& d) const {
         json j{{"device", d.cfg.name}, {"kind", "dtg"},
                {"state", d.status_known ? std::string(dtg::to_string(d.status.state)) : "unknown"},
-               {"reasons", d.status.reasons}, {"paused_by_command", d.paused}};
+               {"reasons", d.status.reasons}, {"paused_by_command", d.paused && d.pause_reason.empty()}};
+        if (d.paused && !d.pause_reason.empty()) {
+            // Paused by the agent itself (qa-failures): a person looks at the printer.
+            j["state"] = "paused";
+            auto reasons = d.status.reasons;
+            reasons.push_back(d.pause_reason);
+            j["reasons"] = reasons;
+        }
         if (!d.status.message.empty()) j["message"] = d.status.message;
         if (!d.status.markers.empty()) j["markers"] = d.status.markers;
         if (d.flight) j["job_id"] = d.flight->job_id;
@@ -1064,10 +1084,11 @@ void PrintFlow::set_draining(bool draining) {
     if (!draining) impl_->pump_all();
 }
 
-void PrintFlow::set_paused(const std::string& device, bool paused) {
+void PrintFlow::set_paused(const std::string& device, bool paused, const std::string& reason) {
     auto it = impl_->devices.find(device);
     if (it == impl_->devices.end()) return;
     it->second.paused = paused;
+    it->second.pause_reason = paused ? reason : std::string();
     impl_->commit("device.state", device, [&](Tx& tx) {
         tx.append({"device.state", std::nullopt, impl_->device_json(it->second)});
     });

@@ -47,6 +47,13 @@ const LabelPrinter* Config::label_printer(std::string_view name) const {
     return nullptr;
 }
 
+const Camera* Config::camera_for(std::string_view printer) const {
+    for (const auto& c : cameras)
+        if (c.printers.empty() || std::find(c.printers.begin(), c.printers.end(), printer) != c.printers.end())
+            return &c;
+    return nullptr;
+}
+
 const Platen* Config::platen(std::string_view name) const {
     auto it = platens.find(std::string(name));
     return it == platens.end() ? nullptr : &it->second;
@@ -107,6 +114,10 @@ const std::vector<SectionSchema>& schema() {
         {"dtg_printers", {}},     // a list of printers (kDtgPrinterKeys)
         {"label_printers", {}},   // a list of printers (kLabelPrinterKeys)
         {"labels", {"ticket_printer", "shipping_printers", "ticket_width_mm", "ticket_height_mm", "retry_s", "ship_from"}},
+        {"cameras", {}},          // a list of cameras (kCameraKeys)
+        {"qa",
+         {"enabled", "trigger", "delay_s", "capture_timeout_s", "reprint_limit", "spot_check_share",
+          "pause_after_consecutive_failures", "tolerances", "evidence"}},
     };
     return s;
 }
@@ -120,6 +131,16 @@ const std::vector<std::string_view> kLabelPrinterKeys = {
     "name", "connection", "language", "vendor_id", "product_id", "serial", "host", "port", "server",
     "queue", "status_query", "dpi", "width_mm", "height_mm", "darkness", "x_offset_mm", "y_offset_mm",
     "media", "connect_timeout_ms", "write_timeout_ms", "status_timeout_ms"};
+
+const std::vector<std::string_view> kCameraKeys = {
+    "name", "source", "width", "height", "fourcc", "exposure", "open_timeout_ms", "read_timeout_ms",
+    "calibration", "printers"};
+
+const std::vector<std::string_view> kQaToleranceKeys = {
+    "offset_mm", "rotation_deg", "scale_pct", "mean_de00", "local_de00", "local_min_area_mm2",
+    "margin_mm", "blank_de00", "low_confidence"};
+
+const std::vector<std::string_view> kQaEvidenceKeys = {"dir", "max_age_days", "max_total_mb"};
 
 const std::vector<std::string_view> kShipFromKeys = {
     "name", "company", "line1", "line2", "city", "region", "postal_code", "country", "phone"};
@@ -327,6 +348,8 @@ private:
     void load_dtg_printers(const Section& top, Config& cfg);
     void load_label_printers(const Section& top, Config& cfg);
     void load_labels(const Section& s, Config& cfg);
+    void load_cameras(const Section& top, Config& cfg);
+    void load_qa(const Section& s, Config& cfg);
     // Reads `key` as one of `allowed` into `out` (unchanged when absent or wrong).
     void read_choice(const Section& s, std::string_view key, std::initializer_list<std::string_view> allowed,
                      std::string& out);
@@ -1296,6 +1319,128 @@ void Loader::load_labels(const Section& s, Config& cfg) {
     }
 }
 
+void Loader::load_cameras(const Section& top, Config& cfg) {
+    const Field* f = top.find("cameras");
+    if (!f || f->value.IsNull()) return;
+    if (!f->value.IsSequence()) {
+        error(f->value_pos(), f->path, fmt::format("expected a list of cameras (- name: ...), got {}", describe(f->value)));
+        return;
+    }
+    std::map<std::string, int> names;
+    std::map<std::string, std::string> watched;  // printer -> camera
+    for (std::size_t i = 0; i < f->value.size(); ++i) {
+        const YAML::Node item = f->value[i];
+        const std::string path = fmt::format("cameras[{}]", i);
+        if (!item.IsMap()) {
+            error(pos_of(item.Mark()), path, fmt::format("expected a map (name, source, ...), got {}", describe(item)));
+            continue;
+        }
+        const Section cs = read_map(item, path, pos_of(item.Mark()), kCameraKeys);
+        Camera c;
+        if (auto v = read_string(cs, "name", true)) {
+            if (auto problem = topic_level_problem(*v)) {
+                error(cs.find("name")->value_pos(), cs.find("name")->path, *problem);
+            } else if (auto it = names.find(*v); it != names.end()) {
+                error(cs.find("name")->value_pos(), cs.find("name")->path,
+                      fmt::format("duplicate camera name '{}' (first given at line {})", *v, it->second));
+            } else {
+                names.emplace(*v, cs.find("name")->value_pos().line);
+                c.name = *v;
+            }
+        }
+        if (auto v = read_string(cs, "source", true)) {
+            static const std::vector<std::string_view> kinds = {"v4l2:", "rtsp://", "http://", "https://",
+                                                                "snapshot:", "gst:", "folder:", "sequence:"};
+            const bool known = std::any_of(kinds.begin(), kinds.end(), [&](std::string_view k) { return v->starts_with(k); });
+            if (!known)
+                error(cs.find("source")->value_pos(), cs.find("source")->path,
+                      fmt::format("unknown camera source '{}'; use v4l2:/dev/videoN, rtsp://..., http(s)://..., "
+                                  "snapshot:URL, gst:PIPELINE, folder:/path or sequence:/path/img_%04d.png", *v));
+            else if (v->starts_with("folder:") && fs::path(v->substr(7)).is_relative())
+                c.source = "folder:" + (base_dir_ / v->substr(7)).lexically_normal().string();
+            else
+                c.source = *v;
+        }
+        if (auto v = read_int(cs, "width", 0, 20000)) c.width = static_cast<int>(*v);
+        if (auto v = read_int(cs, "height", 0, 20000)) c.height = static_cast<int>(*v);
+        if (auto v = read_string(cs, "fourcc", false)) {
+            if (v->size() != 4)
+                error(cs.find("fourcc")->value_pos(), cs.find("fourcc")->path,
+                      fmt::format("a fourcc is four characters, e.g. MJPG or YUYV (got '{}')", *v));
+            else
+                c.fourcc = *v;
+        }
+        if (auto v = read_double(cs, "exposure", -1, 1'000'000)) c.exposure = *v;
+        if (auto v = read_int(cs, "open_timeout_ms", 100, 600'000)) c.open_timeout_ms = static_cast<int>(*v);
+        if (auto v = read_int(cs, "read_timeout_ms", 100, 600'000)) c.read_timeout_ms = static_cast<int>(*v);
+        // The calibration file is written by `pressline calibrate` and may come later than the
+        // config: a missing file is reported when a capture is inspected (the job is held).
+        if (auto p = read_path(cs, "calibration", true)) c.calibration = *p;
+        if (auto v = read_string_list(cs, "printers")) {
+            bool ok = true;
+            const Field* pf = cs.find("printers");
+            for (std::size_t k = 0; k < v->size(); ++k) {
+                const std::string& n = (*v)[k];
+                const bool exists = std::any_of(cfg.dtg_printers.begin(), cfg.dtg_printers.end(),
+                                                [&](const DtgPrinter& d) { return d.name == n; });
+                if (!exists) {
+                    std::vector<std::string_view> all;
+                    for (const auto& d : cfg.dtg_printers) all.push_back(d.name);
+                    error(pos_of(pf->value[k].Mark()), fmt::format("{}[{}]", pf->path, k),
+                          all.empty() ? fmt::format("no DTG printer '{}': dtg_printers is empty", n)
+                                      : fmt::format("no DTG printer '{}'; dtg_printers has {}", n, join(all)));
+                    ok = false;
+                } else if (auto w = watched.find(n); w != watched.end()) {
+                    error(pos_of(pf->value[k].Mark()), fmt::format("{}[{}]", pf->path, k),
+                          fmt::format("printer '{}' is already watched by camera '{}'", n, w->second));
+                    ok = false;
+                } else {
+                    watched.emplace(n, c.name);
+                }
+            }
+            if (ok) c.printers = *v;
+        }
+        cfg.cameras.push_back(std::move(c));
+    }
+}
+
+void Loader::load_qa(const Section& s, Config& cfg) {
+    Qa& out = cfg.qa;
+    if (auto v = read_bool(s, "enabled")) out.enabled = *v;
+    read_choice(s, "trigger", {"delay", "operator"}, out.trigger);
+    if (auto v = read_int(s, "delay_s", 0, 3600)) out.delay_s = static_cast<int>(*v);
+    if (auto v = read_int(s, "capture_timeout_s", 1, 86'400)) out.capture_timeout_s = static_cast<int>(*v);
+    if (auto v = read_int(s, "reprint_limit", 0, 100)) out.reprint_limit = static_cast<int>(*v);
+    if (auto v = read_double(s, "spot_check_share", 0, 1)) out.spot_check_share = *v;
+    if (auto v = read_int(s, "pause_after_consecutive_failures", 0, 1000))
+        out.pause_after_consecutive_failures = static_cast<int>(*v);
+    auto sub = [&](std::string_view key, const std::vector<std::string_view>& keys) -> std::optional<Section> {
+        const Field* f = s.find(key);
+        if (!f || f->value.IsNull()) return std::nullopt;
+        if (!f->value.IsMap()) {
+            error(f->value_pos(), f->path, fmt::format("expected a map ({}), got {}", join(keys), describe(f->value)));
+            return std::nullopt;
+        }
+        return read_map(f->value, f->path, f->value_pos(), keys);
+    };
+    if (auto t = sub("tolerances", kQaToleranceKeys)) {
+        QaTolerances& tol = out.tolerances;
+        for (auto [key, dst, lo, hi] :
+             {std::tuple{"offset_mm", &tol.offset_mm, 0.0, 1000.0}, {"rotation_deg", &tol.rotation_deg, 0.0, 180.0},
+              {"scale_pct", &tol.scale_pct, 0.0, 100.0}, {"mean_de00", &tol.mean_de00, 0.0, 100.0},
+              {"local_de00", &tol.local_de00, 0.0, 100.0}, {"local_min_area_mm2", &tol.local_min_area_mm2, 0.0, 1e6},
+              {"margin_mm", &tol.margin_mm, 0.0, 1000.0}, {"blank_de00", &tol.blank_de00, 0.0, 100.0},
+              {"low_confidence", &tol.low_confidence, 0.0, 1.0}})
+            if (auto v = read_double(*t, key, lo, hi)) *dst = *v;
+    }
+    if (!cfg.storage.state_dir.empty()) out.evidence.dir = cfg.storage.state_dir / "qa";
+    if (auto e = sub("evidence", kQaEvidenceKeys)) {
+        if (auto p = read_path(*e, "dir", false)) out.evidence.dir = *p;
+        if (auto v = read_int(*e, "max_age_days", 1, 36'500)) out.evidence.max_age_days = static_cast<int>(*v);
+        if (auto v = read_int(*e, "max_total_mb", 1, 100'000'000)) out.evidence.max_total_mb = *v;
+    }
+}
+
 // Whether 0-based line `line` of `text` has a tab in its leading whitespace.
 bool indented_with_tab(std::string_view text, int line) {
     if (line < 0) return false;
@@ -1374,6 +1519,8 @@ LoadResult Loader::run(std::string_view text) {
     load_dtg_printers(top, cfg);
     load_label_printers(top, cfg);
     load_labels(read_section(top, "labels"), cfg);
+    load_cameras(top, cfg);
+    load_qa(read_section(top, "qa"), cfg);
 
     result.diagnostics = take_diagnostics();
     if (result.diagnostics.empty()) result.config = std::move(cfg);

@@ -126,10 +126,12 @@ TEST_F(Printing, JobPrintsWithTheArtworkAtItsPlaceOnThePlaten) {
     EXPECT_EQ(printed->data["device"], "dtg1");
     EXPECT_EQ(printed->data["attempt"], 1);
 
-    // The events of a printed job, in order.
+    // The events of a printed job, in order. QA is required (the contract's default) and no
+    // camera watches dtg1: the job is held for a person, never passed silently.
+    ASSERT_TRUE(wait_type("qa.held", "J-print-1")) << cloud().dump();
     std::vector<std::string> types;
     for (const auto& e : cloud().events_for("J-print-1")) types.push_back(e.type);
-    EXPECT_EQ(types, (std::vector<std::string>{"job.accepted", "job.queued", "job.printing", "job.printed"}))
+    EXPECT_EQ(types, (std::vector<std::string>{"job.accepted", "job.queued", "job.printing", "job.printed", "qa.held"}))
         << cloud().dump();
     auto printing = cloud().events_for("J-print-1", "job.printing");
     ASSERT_EQ(printing.size(), 1u);

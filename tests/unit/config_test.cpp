@@ -157,7 +157,7 @@ TEST_F(ConfigTest, UnknownKeyWithoutCloseMatchListsKnownKeysOrItsSection) {
               at(8, 1,
                  "colour: unknown key; known keys at the top level: station, broker, mqtt, "
                  "storage, intake, log, assets, printing, scheduler, platens, garment_colors, dtg_printers, "
-                 "label_printers, labels"));
+                 "label_printers, labels, cameras, qa"));
     // A real key in the wrong section says where it belongs.
     EXPECT_EQ(one_error(std::string(kMinimal) + "  keepalive_s: 30\n"),
               at(8, 3,
@@ -357,12 +357,12 @@ TEST_F(ConfigTest, TopLevelMustBeAMap) {
               at(1, 1,
                  "the top level must be a map of sections (station, broker, mqtt, storage, intake, "
                  "log, assets, printing, scheduler, platens, garment_colors, dtg_printers, label_printers, "
-                 "labels), got a list"));
+                 "labels, cameras, qa), got a list"));
     EXPECT_EQ(one_error("hello\n"),
               at(1, 1,
                  "the top level must be a map of sections (station, broker, mqtt, storage, intake, "
                  "log, assets, printing, scheduler, platens, garment_colors, dtg_printers, label_printers, "
-                 "labels), got 'hello'"));
+                 "labels, cameras, qa), got 'hello'"));
 }
 
 TEST_F(ConfigTest, YamlSyntaxErrorIsOneDiagnosticWithPosition) {
@@ -1021,6 +1021,67 @@ labels:
     EXPECT_NE(all.find("labels.ticket_printer: no label printer 'z9'; label_printers has z2, z3"), std::string::npos) << all;
 }
 
+TEST_F(ConfigTest, CamerasAndQa) {
+    const Config c = ok(std::string(kMinimal) + R"(dtg_printers:
+  - {name: d1, queue: d1}
+  - {name: d2, queue: d2}
+cameras:
+  - {name: cam-a, source: "folder:shots/a", calibration: cal/a.json, printers: [d1]}
+  - {name: cam-b, source: "v4l2:0", calibration: /etc/cal-b.json, width: 1600, height: 1200, fourcc: MJPG}
+qa:
+  trigger: operator
+  delay_s: 0
+  spot_check_share: 1
+  tolerances: {offset_mm: 4, low_confidence: 0.2}
+  evidence: {dir: ev, max_total_mb: 10}
+)");
+    ASSERT_EQ(c.cameras.size(), 2u);
+    EXPECT_EQ(c.cameras[0].source, "folder:" + (dir_ / "shots/a").string());
+    EXPECT_EQ(c.cameras[0].calibration, dir_ / "cal/a.json");
+    EXPECT_EQ(c.cameras[1].width, 1600);
+    EXPECT_EQ(c.cameras[1].fourcc, "MJPG");
+    EXPECT_EQ(c.camera_for("d1")->name, "cam-a");
+    EXPECT_EQ(c.camera_for("d2")->name, "cam-b");  // an empty list watches every printer
+    EXPECT_TRUE(c.qa.enabled);
+    EXPECT_EQ(c.qa.trigger, "operator");
+    EXPECT_EQ(c.qa.delay_s, 0);
+    EXPECT_EQ(c.qa.spot_check_share, 1.0);
+    EXPECT_EQ(c.qa.tolerances.offset_mm, 4.0);
+    EXPECT_EQ(c.qa.tolerances.low_confidence, 0.2);
+    EXPECT_EQ(c.qa.tolerances.mean_de00, 3.0);
+    EXPECT_EQ(c.qa.evidence.dir, dir_ / "ev");
+    EXPECT_EQ(c.qa.evidence.max_total_mb, 10);
+    EXPECT_EQ(c.qa.evidence.max_age_days, 30);
+}
+
+TEST_F(ConfigTest, CameraAndQaMistakesAreNamedByPath) {
+    const LoadResult r = load(std::string(kMinimal) + R"(dtg_printers:
+  - {name: d1, queue: d1}
+cameras:
+  - {name: cam a, source: "webcam", fourcc: MJPEG, printers: [d9]}
+  - {name: cam-b, source: "v4l2:0", calibration: c.json, printers: [d1]}
+  - {name: cam-c, source: "v4l2:1", calibration: c.json, printers: [d1], exposur: 3}
+qa:
+  trigger: delayed
+  spot_check_share: 1.5
+  tolerances: {ofset_mm: 4, mean_de00: -1}
+  evidence: {max_age_days: 0}
+)");
+    const std::string all = dump(r);
+    EXPECT_NE(all.find("cameras[0].name: "), std::string::npos) << all;
+    EXPECT_NE(all.find("cameras[0].source: unknown camera source 'webcam'"), std::string::npos) << all;
+    EXPECT_NE(all.find("cameras[0].fourcc: a fourcc is four characters"), std::string::npos) << all;
+    EXPECT_NE(all.find("cameras[0].printers[0]: no DTG printer 'd9'; dtg_printers has d1"), std::string::npos) << all;
+    EXPECT_NE(all.find("cameras[0].calibration: required key is missing"), std::string::npos) << all;
+    EXPECT_NE(all.find("cameras[2].printers[0]: printer 'd1' is already watched by camera 'cam-b'"), std::string::npos) << all;
+    EXPECT_NE(all.find("cameras[2].exposur: unknown key; did you mean 'exposure'?"), std::string::npos) << all;
+    EXPECT_NE(all.find("qa.trigger: unknown value 'delayed'; did you mean 'delay'?"), std::string::npos) << all;
+    EXPECT_NE(all.find("qa.spot_check_share: must be between 0 and 1 (got 1.5)"), std::string::npos) << all;
+    EXPECT_NE(all.find("qa.tolerances.ofset_mm: unknown key; did you mean 'offset_mm'?"), std::string::npos) << all;
+    EXPECT_NE(all.find("qa.tolerances.mean_de00: must be between 0 and 100 (got -1)"), std::string::npos) << all;
+    EXPECT_NE(all.find("qa.evidence.max_age_days: must be between 1 and 36500 (got 0)"), std::string::npos) << all;
+}
+
 TEST(ShippedConfigTest, DemoLoads) {
     const fs::path demo = repo_root() / "config/demo.yaml";
     const LoadResult r = load_file(demo);
@@ -1095,6 +1156,31 @@ TEST_F(ConfigTest, ExampleLoadsWhereItsFilesExistAndShowsTheTrueDefaults) {
     EXPECT_EQ(c.scheduler.batch_window_minutes, d.scheduler.batch_window_minutes);
     EXPECT_EQ(c.scheduler.batch_max, d.scheduler.batch_max);
     EXPECT_EQ(c.scheduler.batch_max_wait_s, d.scheduler.batch_max_wait_s);
+    EXPECT_EQ(c.qa.enabled, d.qa.enabled);
+    EXPECT_EQ(c.qa.trigger, d.qa.trigger);
+    EXPECT_EQ(c.qa.delay_s, d.qa.delay_s);
+    EXPECT_EQ(c.qa.capture_timeout_s, d.qa.capture_timeout_s);
+    EXPECT_EQ(c.qa.reprint_limit, d.qa.reprint_limit);
+    EXPECT_EQ(c.qa.spot_check_share, d.qa.spot_check_share);
+    EXPECT_EQ(c.qa.pause_after_consecutive_failures, d.qa.pause_after_consecutive_failures);
+    EXPECT_EQ(c.qa.tolerances.offset_mm, d.qa.tolerances.offset_mm);
+    EXPECT_EQ(c.qa.tolerances.rotation_deg, d.qa.tolerances.rotation_deg);
+    EXPECT_EQ(c.qa.tolerances.scale_pct, d.qa.tolerances.scale_pct);
+    EXPECT_EQ(c.qa.tolerances.mean_de00, d.qa.tolerances.mean_de00);
+    EXPECT_EQ(c.qa.tolerances.local_de00, d.qa.tolerances.local_de00);
+    EXPECT_EQ(c.qa.tolerances.local_min_area_mm2, d.qa.tolerances.local_min_area_mm2);
+    EXPECT_EQ(c.qa.tolerances.margin_mm, d.qa.tolerances.margin_mm);
+    EXPECT_EQ(c.qa.tolerances.blank_de00, d.qa.tolerances.blank_de00);
+    EXPECT_EQ(c.qa.tolerances.low_confidence, d.qa.tolerances.low_confidence);
+    EXPECT_EQ(c.qa.evidence.max_age_days, d.qa.evidence.max_age_days);
+    EXPECT_EQ(c.qa.evidence.max_total_mb, d.qa.evidence.max_total_mb);
+    EXPECT_EQ(c.qa.evidence.dir, c.storage.state_dir / "qa");
+    ASSERT_EQ(c.cameras.size(), 1u);
+    EXPECT_EQ(c.cameras[0].calibration, dir_ / "calibration/cam-1.json");
+    EXPECT_EQ(c.cameras[0].open_timeout_ms, pressline::config::Camera{}.open_timeout_ms);
+    EXPECT_EQ(c.cameras[0].read_timeout_ms, pressline::config::Camera{}.read_timeout_ms);
+    EXPECT_EQ(c.camera_for("dtg-1"), &c.cameras[0]);
+    EXPECT_EQ(c.camera_for("kornit-1"), nullptr);
     ASSERT_EQ(c.dtg_printers.size(), 2u);
     EXPECT_EQ(c.dtg_printers[0].dpi, pressline::config::DtgPrinter{}.dpi);
     EXPECT_EQ(c.dtg_printers[1].rip_timeout_s, pressline::config::DtgPrinter{}.rip_timeout_s);
@@ -1124,7 +1210,7 @@ TEST(ShippedConfigTest, ReadmeDocumentsEveryKeyOfTheExample) {
             for (const auto& key : section.second) check_key(name, key.first.as<std::string>());
         }
     }
-    EXPECT_EQ(keys.size(), 92u);  // every key of the schema
+    EXPECT_EQ(keys.size(), 111u);  // every key of the schema (qa.tolerances and qa.evidence count as one each)
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 
@@ -34,6 +35,11 @@ JobRow job(const std::string& id) {
     r.payload = "{}";
     r.topic = "t";
     return r;
+}
+
+std::int64_t wall_now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 std::int64_t seq_of(const OutboxRow& row) {
@@ -240,7 +246,7 @@ TEST(Journal, SchemaOneIsMigratedKeepingItsJobs) {
         // Make it look like a journal written by schema 1 (before paperwork existed).
         sqlite3* db = nullptr;
         ASSERT_EQ(sqlite3_open((d.path / "journal.db").c_str(), &db), 0);
-        ASSERT_EQ(sqlite3_exec(db, "DROP TABLE paperwork; DROP TABLE order_ready; PRAGMA user_version = 1",
+        ASSERT_EQ(sqlite3_exec(db, "DROP TABLE paperwork; DROP TABLE order_ready; DROP TABLE qa; PRAGMA user_version = 1",
                                nullptr, nullptr, nullptr), SQLITE_OK);
         sqlite3_close(db);
     }
@@ -249,5 +255,65 @@ TEST(Journal, SchemaOneIsMigratedKeepingItsJobs) {
     EXPECT_TRUE(j.open_papers().empty());
     j.transact(Admission::internal, [](Tx& tx) { tx.insert_paper("ticket", "J-kept", 1, "J-kept", "z"); });
     EXPECT_EQ(j.open_papers().size(), 1u);
-    EXPECT_EQ(Journal::schema_version(), 2);
+    EXPECT_EQ(Journal::schema_version(), 3);
+}
+
+TEST(Journal, SchemaTwoIsMigratedToQaKeepingItsJobsAndPaperwork) {
+    TempDir d;
+    {
+        Journal j(d.path, opts());
+        j.transact(Admission::internal, [](Tx& tx) {
+            tx.insert_job(job("J-kept"));
+            tx.insert_paper("ticket", "J-kept", 1, "J-kept", "z");
+        });
+    }
+    {
+        // Make it look like a journal written by schema 2 (before visual QA).
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open((d.path / "journal.db").c_str(), &db), 0);
+        ASSERT_EQ(sqlite3_exec(db, "DROP TABLE qa; PRAGMA user_version = 2", nullptr, nullptr, nullptr), SQLITE_OK);
+        sqlite3_close(db);
+    }
+    Journal j(d.path, opts());
+    EXPECT_TRUE(j.job("J-kept").has_value());
+    EXPECT_EQ(j.open_papers().size(), 1u);
+    EXPECT_FALSE(j.qa("J-kept", 1).has_value());
+    QaRow r;
+    r.job_id = "J-kept";
+    r.attempt = 1;
+    r.state = "pending";
+    r.device = "dtg1";
+    r.printed_ms = 1234;
+    j.transact(Admission::internal, [&](Tx& tx) { tx.put_qa(r); });
+    auto got = j.qa("J-kept", 1);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->state, "pending");
+    EXPECT_EQ(got->metrics, "{}");
+    EXPECT_EQ(got->printed_ms, 1234);
+    // Replaced as a whole: the decision, who and when are kept.
+    r.state = "decided";
+    r.verdict = "pass";
+    r.reason = "spot_check";
+    r.confidence = 0.75;
+    r.metrics = R"({"mean_de00":1.5})";
+    r.decided_by = "alice";
+    r.decided_ms = 99;
+    r.source = "local";
+    j.transact(Admission::internal, [&](Tx& tx) { tx.put_qa(r); });
+    got = j.qa("J-kept", 1);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->state, "decided");
+    EXPECT_EQ(got->verdict, "pass");
+    EXPECT_DOUBLE_EQ(got->confidence, 0.75);
+    EXPECT_EQ(got->decided_by, "alice");
+    EXPECT_EQ(got->decided_ms, 99);
+    EXPECT_EQ(got->source, "local");
+    EXPECT_EQ(got->metrics, R"({"mean_de00":1.5})");
+    EXPECT_EQ(j.qa_rows("J-kept").size(), 1u);
+    // The row goes with the job when it is pruned.
+    j.transact(Admission::internal, [](Tx& tx) {
+        tx.transition("J-kept", JobState::failed, "x", {});
+    });
+    EXPECT_EQ(j.prune(wall_now_ms() + 1000, 0), 1);
+    EXPECT_TRUE(j.qa_rows("J-kept").empty());
 }

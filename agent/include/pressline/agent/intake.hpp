@@ -38,6 +38,13 @@ struct IntakeHooks {
     // Validates the config file named in a reload_config command; returns the problems
     // (empty when valid, and then a reload has been scheduled).
     std::function<std::vector<std::string>()> reload_config;
+    // qa_decision: records a person's verdict for a job held for QA, inside the command's
+    // transaction (qa.hpp decide_qa); returns the command.result members. `source`: cloud |
+    // local; `by`: who decided.
+    std::function<nlohmann::json(Tx& tx, const std::string& job_id, const std::string& verdict,
+                                 const std::string& by, const std::string& source, const std::string& note,
+                                 const std::string& command_id)>
+        qa_decision;
 };
 
 class Intake {
@@ -50,13 +57,20 @@ public:
     void on_job(const std::string& topic, const std::string& payload);
     void on_command(const std::string& topic, const std::string& payload);
 
+    // A command from the station itself (the local control channel, `pressline qa decide`):
+    // validated and executed exactly like the MQTT command of the same type (same transaction,
+    // same command.result event), with source "local". Never refused for admission (it is no new
+    // work). Returns the command.result data. Any thread.
+    nlohmann::json on_local_command(const std::string& payload);
+
     bool is_blocked() const { return blocked_.load(); }
 
 private:
     // Commits `fn` (Admission::intake). Returns false, after refusing the message, when the
     // journal cannot take it.
     bool commit(const char* what, const std::string& key, const std::function<void(Tx&)>& fn);
-    nlohmann::json execute(Tx& tx, const Command& cmd);
+    nlohmann::json execute(Tx& tx, const Command& cmd, const std::string& source = "cloud");
+    void after_command(const Command& cmd, const nlohmann::json& result, bool repeated);
 
     Journal& journal_;
     std::mutex limits_mu_;

@@ -99,6 +99,31 @@ struct PaperRow {
     std::int64_t updated_ms = 0;
 };
 
+// The visual QA of one attempt (docs/design.md "Visual QA flow"). States: pending (printed,
+// waiting for its trigger) -> capturing (photographing and inspecting) -> inspected (decided by
+// the inspector: passed or failed) | held (a person decides: spot check, low confidence, no
+// camera...) -> decided (a person's verdict). `source`: auto (the inspector), local (a
+// technician at the station), cloud (a qa_decision command).
+struct QaRow {
+    std::string job_id;
+    int attempt = 0;
+    std::string state;
+    std::string device;        // the DTG printer that printed the attempt
+    std::string camera;        // the camera that photographed it ('' before / without one)
+    std::string verdict;       // pass | fail | '' (not decided)
+    std::string reason;        // ok or a reason code (missing_ink, no_capture, spot_check...)
+    double confidence = 0;
+    std::string metrics;       // JSON object
+    std::string evidence_dir;  // {qa.evidence.dir}/{job_id}/{attempt}
+    std::string decided_by;    // "inspector" or the person
+    std::int64_t decided_ms = 0;
+    std::string source;        // auto | local | cloud
+    std::string note;
+    std::int64_t printed_ms = 0;   // when job.printed was committed (the trigger counts from it)
+    std::int64_t created_ms = 0;
+    std::int64_t updated_ms = 0;
+};
+
 struct OutboxRow {
     std::int64_t seq = 0;
     std::string topic;
@@ -138,6 +163,9 @@ public:
     // Records that `job_id` of `order_id` is ready to ship (idempotent); returns every ready job
     // of the order, first ready first.
     std::vector<std::string> mark_order_item_ready(const std::string& order_id, const std::string& job_id);
+    // Visual QA of an attempt: inserted or replaced as a whole.
+    void put_qa(const QaRow& row);
+    std::optional<QaRow> qa(const std::string& job_id, int attempt);
     std::optional<CommandRow> command(const std::string& command_id);
     void insert_command(const CommandRow& row);
     std::optional<std::string> meta(const std::string& key);
@@ -194,6 +222,9 @@ public:
     // Paperwork not settled yet (pending, sending), oldest first.
     std::vector<PaperRow> open_papers();
     std::vector<PaperRow> papers(const std::string& kind, const std::string& ref);
+    std::optional<QaRow> qa(const std::string& job_id, int attempt);
+    // Every QA row of a job, by attempt.
+    std::vector<QaRow> qa_rows(const std::string& job_id);
 
     // Housekeeping, off the intake's critical path (call from a worker thread).
     // Drops the payload and history of jobs finished before `cutoff_ms` (a tombstone row keeps

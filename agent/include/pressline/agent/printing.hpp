@@ -34,6 +34,8 @@ struct PrintingHooks {
     std::function<void(const std::string& device, const std::string& status_json)> device_status;
     // New paperwork in the journal (an attempt's ticket, an order's label).
     std::function<void()> paperwork_changed;
+    // A job's garment was printed and it waits for its QA photo (state inspecting).
+    std::function<void(const std::string& job_id)> inspecting;
 };
 
 class PrintFlow {
@@ -55,7 +57,9 @@ public:
     // Intake changed a job (accepted, cancelled, reprint).
     void job_changed(const std::string& job_id);
     void set_draining(bool draining);
-    void set_paused(const std::string& device, bool paused);
+    // `reason` (e.g. qa-failures) is reported in device.state while paused; empty for the
+    // pause_device command. Resuming clears it.
+    void set_paused(const std::string& device, bool paused, const std::string& reason = {});
     bool has_device(const std::string& device) const;
 
     // Printer states and queue length for the status topic and the CLI.

@@ -166,6 +166,52 @@ struct Labels {
     ShipFrom ship_from;                       // labels.ship_from: return address on rendered labels
 };
 
+// One QA camera (config/README.md "cameras"): what drivers/camera needs to grab a still, the
+// station calibration written by `pressline calibrate`, and the DTG printers it watches.
+struct Camera {
+    std::string name;                         // device name in events and logs
+    std::string source;                       // drivers/camera source: v4l2:..., rtsp://..., folder:/path, ...
+    int width = 0, height = 0;                // requested resolution; 0 = the device's default
+    std::string fourcc;                       // V4L2 pixel format (MJPG, YUYV); empty = default
+    double exposure = -1;                     // V4L2 manual exposure; < 0 = automatic
+    int open_timeout_ms = 5000;
+    int read_timeout_ms = 5000;
+    std::filesystem::path calibration;        // calibration JSON (`pressline calibrate`); required
+    std::vector<std::string> printers;        // dtg_printers it watches; empty = all
+};
+
+// Visual QA tolerances (devices/qa Tolerances; defaults from issue 5).
+struct QaTolerances {
+    double offset_mm = 5.0;
+    double rotation_deg = 2.0;
+    double scale_pct = 3.0;
+    double mean_de00 = 3.0;
+    double local_de00 = 10.0;
+    double local_min_area_mm2 = 9.0;
+    double margin_mm = 20.0;
+    double blank_de00 = 12.0;
+    double low_confidence = 0.15;
+};
+
+struct QaEvidence {
+    std::filesystem::path dir;                // qa.evidence.dir (default {state_dir}/qa)
+    int max_age_days = 30;                    // qa.evidence.max_age_days
+    std::int64_t max_total_mb = 2048;         // qa.evidence.max_total_mb
+};
+
+// The visual QA flow (config/README.md "qa").
+struct Qa {
+    bool enabled = true;                      // qa.enabled: false = no QA at this station
+    std::string trigger = "delay";            // qa.trigger: delay | operator
+    int delay_s = 5;                          // qa.delay_s: capture this long after job.printed
+    int capture_timeout_s = 120;              // qa.capture_timeout_s: no_capture after this
+    int reprint_limit = 2;                    // qa.reprint_limit: QA reprints of one job
+    double spot_check_share = 0.02;           // qa.spot_check_share: passes held for a person
+    int pause_after_consecutive_failures = 3; // qa.pause_after_consecutive_failures: 0 = never
+    QaTolerances tolerances;
+    QaEvidence evidence;
+};
+
 struct Config {
     std::filesystem::path source;     // the file this was loaded from
     Station station;
@@ -182,9 +228,13 @@ struct Config {
     std::vector<DtgPrinter> dtg_printers;           // dtg_printers
     std::vector<LabelPrinter> label_printers;       // label_printers
     Labels labels;                                  // labels
+    std::vector<Camera> cameras;                    // cameras
+    Qa qa;                                          // qa
 
     const Platen* platen(std::string_view name) const;
     const LabelPrinter* label_printer(std::string_view name) const;
+    // The camera that watches DTG printer `printer` (the first listed), or nullptr.
+    const Camera* camera_for(std::string_view printer) const;
 };
 
 // The colour class of an sRGB garment colour: "dark" below a relative luminance of 0.5.
