@@ -460,6 +460,9 @@ Result<Verdict> inspect(const Case& in, const Tolerances& tol, Evidence* evidenc
     const RectMm box = in.placement_mm;
     const cv::Point2d box_centre{box.x + box.width / 2, box.y + box.height / 2};
     const double capture_ppm = px_per_mm_at(cal.H, box_centre);
+    if (!std::isfinite(capture_ppm) || capture_ppm < 0.05 || !(std::abs(cv::determinant(cal.H)) > 1e-12))
+        return Problem{"bad_calibration", "calibration.H_platen_mm_to_image_px",
+                       "does not map the artwork's box into the image (singular or degenerate homography)"};
     const double w = std::clamp(capture_ppm, 0.5, kWorkPxPerMm);  // working px per mm
     lap("load");
 
