@@ -28,30 +28,6 @@ int bad_input(std::ostream& err, const std::string& field, const std::string& me
     return 2;
 }
 
-// Reads `tolerances` overrides; a problem names the key.
-std::optional<std::string> read_tolerances(const json& j, qa::Tolerances& t, std::string& field) {
-    if (!j.is_object()) {
-        field = "tolerances";
-        return "must be an object";
-    }
-    const std::pair<const char*, double*> keys[] = {
-        {"offset_mm", &t.offset_mm},       {"rotation_deg", &t.rotation_deg},
-        {"scale_pct", &t.scale_pct},       {"mean_de00", &t.mean_de00},
-        {"local_de00", &t.local_de00},     {"local_min_area_mm2", &t.local_min_area_mm2},
-        {"margin_mm", &t.margin_mm},       {"blank_de00", &t.blank_de00},
-        {"low_confidence", &t.low_confidence}};
-    for (const auto& [key, dst] : keys) {
-        auto it = j.find(key);
-        if (it == j.end()) continue;
-        if (!it->is_number() || it->get<double>() < 0) {
-            field = std::string("tolerances.") + key;
-            return "must be a number >= 0";
-        }
-        *dst = it->get<double>();
-    }
-    return std::nullopt;
-}
-
 }  // namespace
 
 int qa_inspect_main(std::istream& in, std::ostream& out, std::ostream& err) {
@@ -68,8 +44,7 @@ int qa_inspect_main(std::istream& in, std::ostream& out, std::ostream& err) {
                                       : "stdin is not valid JSON: expected one QA case as JSON");
     qa::Tolerances tol;
     if (j.is_object() && j.contains("tolerances")) {
-        std::string field;
-        if (auto problem = read_tolerances(j["tolerances"], tol, field)) return bad_input(err, field, *problem);
+        if (auto problem = qa::tolerances_from_json(j["tolerances"], tol)) return bad_input(err, problem->field, problem->message);
     }
     auto loaded = qa::load_case(j, std::filesystem::current_path());
     if (auto* p = std::get_if<qa::Problem>(&loaded)) return bad_input(err, p->field, p->message);

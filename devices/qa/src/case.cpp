@@ -262,17 +262,14 @@ Result<Calibration> calibration_from_json(const json& j, const fs::path& base, c
     return c;
 }
 
-Result<Case> load_case(const json& j, const fs::path& base) {
-    if (!j.is_object()) return bad("", fmt::format("a QA case must be a JSON object, not {}", type_name(j)));
+namespace {
+
+// The rest of a case, its calibration given (it says how much of the capture's resolution is
+// needed).
+Result<Case> load_case_with(const json& j, const fs::path& base, Calibration calibration) {
     std::optional<Problem> problem;
     Case c;
-
-    // Calibration first: it says how much of the capture's resolution is needed.
-    auto cal_it = j.find("calibration");
-    if (cal_it == j.end()) return bad("calibration", "is missing (an object)");
-    auto cal = calibration_from_json(*cal_it, base, "calibration");
-    if (auto* p = std::get_if<Problem>(&cal)) return *p;
-    c.calibration = std::move(std::get<Calibration>(cal));
+    c.calibration = std::move(calibration);
 
     auto capture_path = path_field(j, "capture", "capture", base, problem);
     auto reference_path = path_field(j, "reference", "reference", base, problem);
@@ -305,6 +302,27 @@ Result<Case> load_case(const json& j, const fs::path& base) {
     if (auto* p = std::get_if<Problem>(&reference)) return *p;
     c.reference = std::move(std::get<cv::Mat>(reference));
     return c;
+}
+
+}  // namespace
+
+Result<Case> load_case(const json& j, const fs::path& base) {
+    if (!j.is_object()) return bad("", fmt::format("a QA case must be a JSON object, not {}", type_name(j)));
+    auto cal_it = j.find("calibration");
+    if (cal_it == j.end()) return bad("calibration", "is missing (an object)");
+    auto cal = calibration_from_json(*cal_it, base, "calibration");
+    if (auto* p = std::get_if<Problem>(&cal)) return *p;
+    return load_case_with(j, base, std::move(std::get<Calibration>(cal)));
+}
+
+Result<Case> load_case(const json& j, const fs::path& base, const Calibration& calibration) {
+    if (!j.is_object()) return bad("", fmt::format("a QA case must be a JSON object, not {}", type_name(j)));
+    if (calibration.image_size.width < 1 || calibration.image_size.height < 1)
+        return Problem{"bad_calibration", "calibration.image_size_px", "the preloaded calibration has no image size"};
+    if (!(std::abs(cv::determinant(calibration.H)) >= 1e-12))
+        return Problem{"bad_calibration", "calibration.H_platen_mm_to_image_px",
+                       "the preloaded calibration's homography is singular (determinant 0)"};
+    return load_case_with(j, base, calibration);
 }
 
 }  // namespace pressline::devices::qa

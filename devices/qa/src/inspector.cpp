@@ -14,14 +14,22 @@
 //     removed, with a +-1 px tolerance band at edges), underbase collapse, design correlation;
 //  6. decision, in order: wrong_blank, wrong_design, missing_underbase, misaligned, local defects
 //     (missing_ink | smudge), color_shift.
+#include <malloc.h>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cstdint>
 #include <cmath>
+#include <mutex>
 #include <numeric>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 #include <opencv2/core.hpp>
+#include <opencv2/core/hal/intrin.hpp>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/video/tracking.hpp>
 
@@ -54,6 +62,119 @@ double ms_since(Clock::time_point t0) {
 double round_to(double v, int digits) {
     const double f = std::pow(10.0, digits);
     return std::round(v * f) / f;
+}
+
+// ---- scratch memory ---------------------------------------------------------------------------
+
+// The inspection's big images (a few MB each, dozens per call) come from here: buffers of
+// finished inspections are kept (up to kScratchKeep bytes) and handed out again. Memory fresh
+// from the kernel costs a page fault per 4 KiB, which was ~15 % of an inspection's time.
+// Thread-safe; never destroyed (images may be released at exit in any order).
+class ScratchAllocator final : public cv::MatAllocator {
+public:
+    static constexpr std::size_t kMinSize = 256 * 1024;       // smaller: malloc's own reuse is fine
+    static constexpr std::size_t kScratchKeep = 160u << 20;   // bytes kept between inspections
+
+    cv::UMatData* allocate(int dims, const int* sizes, int type, void* data0, std::size_t* step,
+                           cv::AccessFlag, cv::UMatUsageFlags) const override {
+        std::size_t total = CV_ELEM_SIZE(type);
+        for (int i = dims - 1; i >= 0; --i) {
+            if (step) {
+                if (data0 && step[i] != cv::Mat::AUTO_STEP) total = std::max(total, step[i]);
+                else step[i] = total;
+            }
+            total *= static_cast<std::size_t>(sizes[i]);
+        }
+        auto* u = new cv::UMatData(this);
+        u->size = total;
+        if (data0) {
+            u->data = u->origdata = static_cast<uchar*>(data0);
+            u->flags |= cv::UMatData::USER_ALLOCATED;
+            return u;
+        }
+        uchar* data = nullptr;
+        std::size_t capacity = total;
+        if (total >= kMinSize) {
+            std::lock_guard lock(mutex_);
+            // The smallest kept buffer that fits without wasting more than a third.
+            auto best = free_.end();
+            for (auto it = free_.begin(); it != free_.end(); ++it)
+                if (it->second >= total && it->second <= total + total / 3 &&
+                    (best == free_.end() || it->second < best->second))
+                    best = it;
+            if (best != free_.end()) {
+                data = best->first, capacity = best->second;
+                kept_ -= capacity;
+                free_.erase(best);
+            }
+        }
+        if (!data) data = static_cast<uchar*>(cv::fastMalloc(capacity));
+        if (capacity >= kMinSize) {
+            std::lock_guard lock(mutex_);
+            capacity_[data] = capacity;
+        }
+        u->data = u->origdata = data;
+        return u;
+    }
+    bool allocate(cv::UMatData* u, cv::AccessFlag, cv::UMatUsageFlags) const override { return u != nullptr; }
+    void deallocate(cv::UMatData* u) const override {
+        if (!u) return;
+        if (!(u->flags & cv::UMatData::USER_ALLOCATED) && u->origdata) {
+            bool kept = false;
+            {
+                std::lock_guard lock(mutex_);
+                if (auto it = capacity_.find(u->origdata); it != capacity_.end()) {
+                    const std::size_t capacity = it->second;
+                    capacity_.erase(it);
+                    if (kept_ + capacity <= kScratchKeep) {
+                        free_.emplace_back(u->origdata, capacity);
+                        kept_ += capacity;
+                        kept = true;
+                    }
+                }
+            }
+            if (!kept) cv::fastFree(u->origdata);
+        }
+        delete u;
+    }
+
+    // Frees every kept buffer (release_scratch_memory).
+    void release() const {
+        std::vector<std::pair<uchar*, std::size_t>> gone;
+        {
+            std::lock_guard lock(mutex_);
+            gone.swap(free_);
+            kept_ = 0;
+        }
+        for (const auto& [data, capacity] : gone) cv::fastFree(data);
+    }
+
+private:
+    mutable std::mutex mutex_;
+    mutable std::vector<std::pair<uchar*, std::size_t>> free_;
+    mutable std::unordered_map<uchar*, std::size_t> capacity_;  // every buffer of >= kMinSize out
+    mutable std::size_t kept_ = 0;
+};
+
+ScratchAllocator* scratch_allocator() {
+    static auto* a = new ScratchAllocator;  // never destroyed
+    return a;
+}
+// An empty image whose data (once created, also as an OpenCV function's output) is scratch.
+cv::Mat scratch() {
+    cv::Mat m;
+    m.allocator = scratch_allocator();
+    return m;
+}
+cv::Mat scratch(cv::Size size, int type) {
+    cv::Mat m = scratch();
+    m.create(size, type);
+    return m;
+}
+cv::Mat scratch(cv::Size size, int type, const cv::Scalar& value) {
+    cv::Mat m = scratch(size, type);
+    m.setTo(value);
+    return m;
 }
 
 // ---- colour -----------------------------------------------------------------------------------
@@ -124,7 +245,7 @@ inline cv::Vec3f lab_px(float b, float g, float r) {
     return {116.f * fy - 16.f, 500.f * (fx - fy), 200.f * (fy - fz)};
 }
 cv::Mat lab_of(const cv::Mat& lin_bgr) {
-    cv::Mat lab(lin_bgr.size(), CV_32FC3);
+    cv::Mat lab = scratch(lin_bgr.size(), CV_32FC3);
     cv::parallel_for_(cv::Range(0, lin_bgr.rows), [&](const cv::Range& r) {
         for (int y = r.start; y < r.end; ++y) {
             const auto* s = lin_bgr.ptr<cv::Vec3f>(y);
@@ -137,7 +258,7 @@ cv::Mat lab_of(const cv::Mat& lin_bgr) {
 
 // Euclidean distance (ΔE76) of every pixel from one colour, clipped, scaled to 0..1.
 cv::Mat inkness(const cv::Mat& lab, const cv::Vec3f& garment) {
-    cv::Mat out(lab.size(), CV_32F);
+    cv::Mat out = scratch(lab.size(), CV_32F);
     cv::parallel_for_(cv::Range(0, lab.rows), [&](const cv::Range& r) {
         for (int y = r.start; y < r.end; ++y) {
             const float* p = lab.ptr<float>(y);
@@ -223,6 +344,69 @@ T quantile_of(std::vector<T> v, double q) {
     return *k;
 }
 
+// Values gathered from rows 0, step, 2 step... of `rows` in parallel: f(y, out) appends row y's
+// values. The result is in row order, the same vector a serial loop gives.
+template <class T, class F>
+std::vector<T> gather_rows(int rows, int step, F f) {
+    const int n = (rows + step - 1) / step;
+    const int chunks = std::max(1, std::min(n, 32));
+    std::vector<std::vector<T>> parts(static_cast<std::size_t>(chunks));
+    cv::parallel_for_(cv::Range(0, chunks), [&](const cv::Range& r) {
+        for (int c = r.start; c < r.end; ++c) {
+            auto& out = parts[static_cast<std::size_t>(c)];
+            for (int i = int(std::int64_t(n) * c / chunks); i < int(std::int64_t(n) * (c + 1) / chunks); ++i) f(i * step, out);
+        }
+    });
+    std::size_t total = 0;
+    for (const auto& p : parts) total += p.size();
+    std::vector<T> all;
+    all.reserve(total);
+    for (const auto& p : parts) all.insert(all.end(), p.begin(), p.end());
+    return all;
+}
+
+// cv::GaussianBlur(src, {0, 0}, sigma) of a CV_32FC3 image on the rows where need[y] only (the
+// others stay 0): the same kernel and border (reflect 101), the vertical pass first and only
+// for those rows. For measurements sampled on every 2nd or 3rd row.
+cv::Mat gaussian_rows(const cv::Mat& src, double sigma, const std::vector<std::uint8_t>& need) {
+    const int ksize = cvRound(sigma * 4 * 2 + 1) | 1, r = ksize / 2;
+    const cv::Mat kmat = cv::getGaussianKernel(ksize, sigma, CV_32F);
+    const float* k = kmat.ptr<float>();
+    const int rows = src.rows, cols = src.cols;
+    auto reflect = [](int i, int n) {
+        if (n == 1) return 0;
+        while (i < 0 || i >= n) i = i < 0 ? -i : 2 * n - 2 - i;
+        return i;
+    };
+    cv::Mat dst = scratch(src.size(), CV_32FC3, cv::Scalar::all(0));
+    auto axpy = [](float* d, const float* s, float a, int n) {  // d[j] += a * s[j]
+        int j = 0;
+#if CV_SIMD
+        const cv::v_float32 va = cv::vx_setall_f32(a);
+        for (; j <= n - cv::v_float32::nlanes; j += cv::v_float32::nlanes)
+            cv::v_store(d + j, cv::v_fma(cv::vx_load(s + j), va, cv::vx_load(d + j)));
+#endif
+        for (; j < n; ++j) d[j] += a * s[j];
+    };
+    cv::parallel_for_(cv::Range(0, rows), [&](const cv::Range& range) {
+        std::vector<float> col(static_cast<std::size_t>(cols + 2 * r) * 3);
+        for (int y = range.start; y < range.end; ++y) {
+            if (!need[static_cast<std::size_t>(y)]) continue;
+            float* c = col.data() + 3 * r;
+            std::fill(col.begin(), col.end(), 0.f);
+            for (int i = 0; i < ksize; ++i) axpy(c, src.ptr<float>(reflect(y + i - r, rows)), k[i], 3 * cols);
+            for (int x = 1; x <= r; ++x)
+                for (int ch = 0; ch < 3; ++ch) {
+                    c[3 * -x + ch] = c[3 * reflect(-x, cols) + ch];
+                    c[3 * (cols - 1 + x) + ch] = c[3 * reflect(cols - 1 + x, cols) + ch];
+                }
+            float* d = dst.ptr<float>(y);
+            for (int i = 0; i < ksize; ++i) axpy(d, c + 3 * (i - r), k[i], 3 * cols);
+        }
+    });
+    return dst;
+}
+
 // Median per channel of the CV_32FC3 pixels where mask != 0 (every `step`th pixel).
 cv::Vec3d median_color(const cv::Mat& img, const cv::Mat& mask, int step = 1) {
     std::array<std::vector<float>, 3> ch;
@@ -234,6 +418,66 @@ cv::Vec3d median_color(const cv::Mat& img, const cv::Mat& mask, int step = 1) {
                 for (int k = 0; k < 3; ++k) ch[static_cast<std::size_t>(k)].push_back(p[x][k]);
     }
     return {median_of(ch[0]), median_of(ch[1]), median_of(ch[2])};
+}
+
+// Area averaging along one axis when shrinking n source samples to m (OpenCV's INTER_AREA
+// table, computeResizeAreaTab): output i takes taps[first[i] .. first[i + 1]).
+struct AreaAxis {
+    std::vector<int> first, src;
+    std::vector<float> weight;
+};
+AreaAxis area_axis(int n, int m) {
+    AreaAxis t;
+    const double scale = 1.0 / (double(m) / n);
+    for (int i = 0; i < m; ++i) {
+        t.first.push_back(int(t.src.size()));
+        const double f1 = i * scale, f2 = f1 + scale;
+        const double cell = std::min(scale, n - f1);
+        int s2 = std::min(cvFloor(f2), n - 1);
+        const int s1 = std::min(cvCeil(f1), s2);
+        if (s1 - f1 > 1e-3) t.src.push_back(s1 - 1), t.weight.push_back(float((s1 - f1) / cell));
+        for (int s = s1; s < s2; ++s) t.src.push_back(s), t.weight.push_back(float(1.0 / cell));
+        if (f2 - s2 > 1e-3) t.src.push_back(s2), t.weight.push_back(float(std::min(std::min(f2 - s2, 1.), cell) / cell));
+    }
+    t.first.push_back(int(t.src.size()));
+    return t;
+}
+
+// A BGRA 8-bit image premultiplied by its alpha and shrunk by area averaging, in one pass:
+// CV_32FC4, premultiplied B, G, R and alpha in 0..255.
+cv::Mat shrink_premultiplied(const cv::Mat& bgra, cv::Size size) {
+    const AreaAxis ax = area_axis(bgra.cols, size.width), ay = area_axis(bgra.rows, size.height);
+    cv::Mat out = scratch(size, CV_32FC4);
+    cv::parallel_for_(cv::Range(0, size.height), [&](const cv::Range& r) {
+        const auto n = static_cast<std::size_t>(size.width);
+        std::vector<cv::Vec4f> row(n), acc(n);
+        int row_y = -1;  // the source row `row` holds (consecutive outputs share one)
+        for (int y = r.start; y < r.end; ++y) {
+            std::fill(acc.begin(), acc.end(), cv::Vec4f::all(0));
+            for (int j = ay.first[static_cast<std::size_t>(y)]; j < ay.first[static_cast<std::size_t>(y) + 1]; ++j) {
+                const int sy = ay.src[static_cast<std::size_t>(j)];
+                if (sy != row_y) {
+                    const auto* p = bgra.ptr<cv::Vec4b>(sy);
+                    for (std::size_t x = 0; x < n; ++x) {
+                        cv::Vec4f v = cv::Vec4f::all(0);
+                        for (int i = ax.first[x]; i < ax.first[x + 1]; ++i) {
+                            const cv::Vec4b& q = p[ax.src[static_cast<std::size_t>(i)]];
+                            if (q[3] == 0) continue;
+                            const float wa = ax.weight[static_cast<std::size_t>(i)];
+                            const float f = q[3] == 255 ? wa : wa * q[3] * (1.f / 255);
+                            v[0] += f * q[0], v[1] += f * q[1], v[2] += f * q[2], v[3] += wa * q[3];
+                        }
+                        row[x] = v;
+                    }
+                    row_y = sy;
+                }
+                const float wy = ay.weight[static_cast<std::size_t>(j)];
+                for (std::size_t x = 0; x < n; ++x) acc[x] += wy * row[x];
+            }
+            std::copy(acc.begin(), acc.end(), out.ptr<cv::Vec4f>(y));
+        }
+    });
+    return out;
 }
 
 // ---- the inspection ---------------------------------------------------------------------------
@@ -472,7 +716,7 @@ Result<Verdict> inspect(const Case& in, const Tolerances& tol, Evidence* evidenc
     // work px (u, v) -> platen mm: the centre of pixel u is area.x + (u + 0.5) / w.
     const cv::Matx33d A_work{1 / w, 0, area.x + 0.5 / w, 0, 1 / w, area.y + 0.5 / w, 0, 0, 1};
     const cv::Matx33d M = cal.H * A_work;
-    cv::Mat rect8, valid;
+    cv::Mat rect8 = scratch(), valid;
     cv::warpPerspective(capture, rect8, M, wsize, cv::INTER_LINEAR | cv::WARP_INVERSE_MAP, cv::BORDER_CONSTANT);
     {
         // Which work pixels the camera saw: a 1/8 size mask is enough (the border of the view is
@@ -491,23 +735,38 @@ Result<Verdict> inspect(const Case& in, const Tolerances& tol, Evidence* evidenc
     lap("rectify");
 
     // ---- 2. photometry ------------------------------------------------------------------------
-    cv::Mat lin;
-    cv::LUT(rect8, srgb8_to_linear_lut(), lin);
+    // One pass over the rectified area only: sRGB -> linear, / flat field, gray card, >= 0.
+    const Photometry ph = gray_card(capture, cal);
+    cv::Mat flat_gain = scratch();  // the flat field's gain at every work pixel (CV_32F), or empty
     if (!cal.flatfield.empty()) {
         const cv::Matx33d S = grid_scale(double(cal.flatfield.cols) / cal.image_size.width,
                                          double(cal.flatfield.rows) / cal.image_size.height);
-        cv::Mat g, g3;
-        cv::warpPerspective(cal.flatfield, g, S * M, wsize, cv::INTER_LINEAR | cv::WARP_INVERSE_MAP, cv::BORDER_REPLICATE);
-        cv::merge(std::vector<cv::Mat>{g, g, g}, g3);
-        cv::divide(lin, g3, lin);
+        cv::warpPerspective(cal.flatfield, flat_gain, S * M, wsize, cv::INTER_LINEAR | cv::WARP_INVERSE_MAP,
+                            cv::BORDER_REPLICATE);
     }
-    const Photometry ph = gray_card(capture, cal);
-    if (ph.gray_card_used) {
-        cv::subtract(lin, cv::Scalar(ph.offset[0], ph.offset[1], ph.offset[2]), lin);
-        cv::multiply(lin, cv::Scalar(1 / ph.gain[0], 1 / ph.gain[1], 1 / ph.gain[2]), lin);
+    cv::Mat lin = scratch(wsize, CV_32FC3);
+    {
+        const float* lut = srgb8_to_linear_lut().ptr<float>();
+        const bool card = ph.gray_card_used;
+        const float off[3] = {float(ph.offset[0]), float(ph.offset[1]), float(ph.offset[2])};
+        const double inv_gain[3] = {1 / ph.gain[0], 1 / ph.gain[1], 1 / ph.gain[2]};
+        cv::parallel_for_(cv::Range(0, wsize.height), [&](const cv::Range& r) {
+            for (int y = r.start; y < r.end; ++y) {
+                const auto* s = rect8.ptr<std::uint8_t>(y);
+                const float* g = flat_gain.empty() ? nullptr : flat_gain.ptr<float>(y);
+                float* d = lin.ptr<float>(y);
+                for (int x = 0; x < wsize.width; ++x) {
+                    for (int k = 0; k < 3; ++k) {
+                        float v = lut[s[3 * x + k]];
+                        if (g) v = v / g[x];
+                        if (card) v = float(double(v - off[k]) * inv_gain[k]);  // as cv::subtract, cv::multiply
+                        d[3 * x + k] = std::max(v, 0.f);
+                    }
+                }
+            }
+        });
     }
-    cv::max(lin, 0.0, lin);
-    cv::Mat lin_s;
+    cv::Mat lin_s = scratch();
     cv::GaussianBlur(lin, lin_s, {0, 0}, 0.35 * w);
     const cv::Mat lab_c = lab_of(lin_s);
     lap("photometry");
@@ -530,52 +789,56 @@ Result<Verdict> inspect(const Case& in, const Tolerances& tol, Evidence* evidenc
 
     // ---- 4. registration ----------------------------------------------------------------------
     // Reference, premultiplied linear light, at the working resolution, padded.
-    cv::Mat ref_pm;  // CV_32FC4: B*a, G*a, R*a, a
+    cv::Mat ref_pm = scratch();  // CV_32FC4: B*a, G*a, R*a, a
     {
-        // Shrink first, in 8 bits with premultiplied alpha (transparent pixels' colour must not
-        // bleed into the edges), then to linear light: a 300 dpi reference is ~12 Mpx.
+        // Shrink first with premultiplied alpha (transparent pixels' colour must not bleed into
+        // the edges), then to linear light: a 300 dpi reference is ~12 Mpx. `pm` holds
+        // premultiplied sRGB and alpha, 0..255.
         const cv::Size small(std::max(1, int(std::lround(box.width * w))), std::max(1, int(std::lround(box.height * w))));
-        cv::Mat pm8(reference.size(), CV_8UC4);
-        cv::parallel_for_(cv::Range(0, reference.rows), [&](const cv::Range& r) {
-            for (int y = r.start; y < r.end; ++y) {
-                const auto* p = reference.ptr<cv::Vec4b>(y);
-                auto* q = pm8.ptr<cv::Vec4b>(y);
-                for (int x = 0; x < reference.cols; ++x) {
-                    const unsigned a = p[x][3];
-                    if (a == 255) {
-                        q[x] = p[x];
-                    } else if (a == 0) {
-                        q[x] = cv::Vec4b(0, 0, 0, 0);
-                    } else {
+        cv::Mat pm;  // CV_32FC4
+        if (small.width < reference.cols && small.height < reference.rows) {
+            // Premultiplied and area-averaged in one pass, in float (OpenCV's INTER_AREA weights):
+            // no full-size premultiplied copy, no rounding to 8 bits in between.
+            pm = shrink_premultiplied(reference, small);
+        } else {
+            cv::Mat pm8(reference.size(), CV_8UC4), s8;
+            cv::parallel_for_(cv::Range(0, reference.rows), [&](const cv::Range& r) {
+                for (int y = r.start; y < r.end; ++y) {
+                    const auto* p = reference.ptr<cv::Vec4b>(y);
+                    auto* q = pm8.ptr<cv::Vec4b>(y);
+                    for (int x = 0; x < reference.cols; ++x) {
+                        const unsigned a = p[x][3];
                         for (int k = 0; k < 3; ++k) q[x][k] = std::uint8_t((p[x][k] * a + 127) / 255);
                         q[x][3] = std::uint8_t(a);
                     }
                 }
-            }
-        });
-        cv::Mat s8;
-        cv::resize(pm8, s8, small, 0, 0, small.width < reference.cols ? cv::INTER_AREA : cv::INTER_LINEAR);
+            });
+            cv::resize(pm8, s8, small, 0, 0, small.width < reference.cols ? cv::INTER_AREA : cv::INTER_LINEAR);
+            s8.convertTo(pm, CV_32F);
+        }
         ref_pm.create(small, CV_32FC4);
-        const auto& lut = srgb8_to_linear_lut();
-        for (int y = 0; y < small.height; ++y) {
-            const auto* p = s8.ptr<cv::Vec4b>(y);
-            auto* d = ref_pm.ptr<cv::Vec4f>(y);
-            for (int x = 0; x < small.width; ++x) {
-                const float a = p[x][3] / 255.f;
-                d[x][3] = a;
-                for (int k = 0; k < 3; ++k) {
-                    if (p[x][3] == 0) {
-                        d[x][k] = 0;
-                        continue;
+        const float* lut = srgb8_to_linear_lut().ptr<float>();
+        cv::parallel_for_(cv::Range(0, small.height), [&](const cv::Range& r) {
+            for (int y = r.start; y < r.end; ++y) {
+                const auto* p = pm.ptr<cv::Vec4f>(y);
+                auto* d = ref_pm.ptr<cv::Vec4f>(y);
+                for (int x = 0; x < small.width; ++x) {
+                    const float a = p[x][3] / 255.f;
+                    d[x][3] = a;
+                    for (int k = 0; k < 3; ++k) {
+                        if (!(p[x][3] > 0)) {
+                            d[x][k] = 0;
+                            continue;
+                        }
+                        // un-premultiply in sRGB, to linear, premultiply in linear
+                        const float v = std::min(255.f, p[x][k] * 255.f / p[x][3]);
+                        const int i = std::min(254, int(v));
+                        const float fr = v - float(i);
+                        d[x][k] = a * (lut[i] * (1 - fr) + lut[i + 1] * fr);
                     }
-                    // un-premultiply in sRGB, to linear, premultiply in linear
-                    const float v = std::min(255.f, p[x][k] * 255.f / p[x][3]);
-                    const int i = std::min(254, int(v));
-                    const float fr = v - float(i);
-                    d[x][k] = a * (lut.at<float>(i) * (1 - fr) + lut.at<float>(i + 1) * fr);
                 }
             }
-        }
+        });
     }
     lap("reference");
     const int pad = int(std::lround(kPadMm * w));
@@ -586,7 +849,7 @@ Result<Verdict> inspect(const Case& in, const Tolerances& tol, Evidence* evidenc
     const cv::Matx33d W0 = A_work.inv() * P_ref.inv();  // nominal: padded reference px -> work px
 
     auto composite = [&](const cv::Mat& pm) {  // premultiplied BGRA -> linear BGR on the garment
-        cv::Mat out(pm.size(), CV_32FC3);
+        cv::Mat out = scratch(pm.size(), CV_32FC3);
         const cv::Vec3f g{float(garment_lin[0]), float(garment_lin[1]), float(garment_lin[2])};
         cv::parallel_for_(cv::Range(0, pm.rows), [&](const cv::Range& r) {
             for (int y = r.start; y < r.end; ++y) {
@@ -719,14 +982,44 @@ Result<Verdict> inspect(const Case& in, const Tolerances& tol, Evidence* evidenc
     const double scale_pct = (scale - 1) * 100;
 
     // ---- 5. measurements ----------------------------------------------------------------------
-    cv::Mat reg_pm;
-    cv::warpAffine(ref_pm, reg_pm, affine23(W), wsize, cv::INTER_LINEAR, cv::BORDER_CONSTANT, cv::Scalar::all(0));
-    cv::Mat alpha;
+    // The registered reference covers only its footprint (its padded box mapped by W): outside
+    // it the expected image is the bare garment, filled in, not computed pixel by pixel. `foot`
+    // is grown by the smoothing kernel's reach; the same smoothing of a constant is that constant.
+    const double sigma_s = 0.35 * w;
+    cv::Rect foot;
+    {
+        std::vector<cv::Point2f> corners;
+        for (auto [x, y] : {std::pair{-0.5, -0.5}, {ref_pm.cols - 0.5, -0.5}, {-0.5, ref_pm.rows - 0.5},
+                            {ref_pm.cols - 0.5, ref_pm.rows - 0.5}}) {
+            const cv::Vec3d v = W * cv::Vec3d(x, y, 1);
+            corners.emplace_back(float(v[0]), float(v[1]));
+        }
+        const int reach = 2 + (cvRound(sigma_s * 4 * 2 + 1) | 1) / 2;
+        const cv::Rect b = cv::boundingRect(corners);
+        foot = cv::Rect(b.x - reach, b.y - reach, b.width + 2 * reach, b.height + 2 * reach) & cv::Rect({}, wsize);
+    }
+    const cv::Vec3f garment_f{float(garment_lin[0]), float(garment_lin[1]), float(garment_lin[2])};
+    const cv::Vec3f garment_lab_f = lab_px(garment_f[0], garment_f[1], garment_f[2]);
+    cv::Mat reg_pm = scratch(wsize, CV_32FC4, cv::Scalar::all(0));
+    cv::Mat exp_lin = scratch(wsize, CV_32FC3, cv::Scalar(garment_f[0], garment_f[1], garment_f[2]));
+    cv::Mat exp_s = scratch();
+    exp_lin.copyTo(exp_s);
+    cv::Mat lab_e = scratch(wsize, CV_32FC3, cv::Scalar(garment_lab_f[0], garment_lab_f[1], garment_lab_f[2]));
+    cv::Mat ink_exp = scratch(wsize, CV_32F, cv::Scalar(0));
+    if (!foot.empty()) {
+        cv::Matx23d Wf = affine23(W);
+        Wf(0, 2) -= foot.x;
+        Wf(1, 2) -= foot.y;
+        cv::Mat pm_f = reg_pm(foot);
+        cv::warpAffine(ref_pm, pm_f, Wf, foot.size(), cv::INTER_LINEAR, cv::BORDER_CONSTANT, cv::Scalar::all(0));
+        composite(pm_f).copyTo(exp_lin(foot));
+        cv::Mat s_f = exp_s(foot);
+        cv::GaussianBlur(exp_lin(foot), s_f, {0, 0}, sigma_s);
+        lab_of(s_f).copyTo(lab_e(foot));
+        inkness(lab_e(foot), garment_lab).copyTo(ink_exp(foot));
+    }
+    cv::Mat alpha = scratch();
     cv::extractChannel(reg_pm, alpha, 3);
-    cv::Mat exp_lin = composite(reg_pm), exp_s;
-    cv::GaussianBlur(exp_lin, exp_s, {0, 0}, 0.35 * w);
-    const cv::Mat lab_e = lab_of(exp_s);
-    const cv::Mat ink_exp = inkness(lab_e, garment_lab);
 
     // Inked, away from the print's edges and from colour edges inside it.
     lap("expected");
@@ -762,6 +1055,10 @@ Result<Verdict> inspect(const Case& in, const Tolerances& tol, Evidence* evidenc
         std::vector<cv::Vec3f> e_lin, c_lin, c_lab, ink_pm;
         std::vector<float> ink_a;
         const float tiny = 15.f * 15.f;
+        {
+            const auto n = static_cast<std::size_t>(cv::countNonZero(flat)) / 4 + 64;
+            e_lin.reserve(n), c_lin.reserve(n), c_lab.reserve(n), ink_pm.reserve(n), ink_a.reserve(n), t_values.reserve(n);
+        }
         for (int y = 0; y < wsize.height; y += 2) {
             const auto* m = flat.ptr<std::uint8_t>(y);
             const auto* c = lab_c.ptr<cv::Vec3f>(y);
@@ -785,49 +1082,54 @@ Result<Verdict> inspect(const Case& in, const Tolerances& tol, Evidence* evidenc
         // averaged over ~1 mm first (ΔE of noisy pixels is biased upward, never zero-mean).
         {
             const double sigma = kColourAverageMm * w;
-            cv::Mat lin_m, exp_m(wsize, CV_32FC3, cv::Scalar::all(0)), flat_m;
-            cv::GaussianBlur(lin, lin_m, {0, 0}, sigma);  // whole area: the ring is used below
-            {
-                // The reference only around its ink.
-                const int pad_px = int(std::ceil(4 * sigma));
-                cv::Rect ink_box = cv::boundingRect(inked);
-                ink_box = cv::Rect(ink_box.x - pad_px, ink_box.y - pad_px, ink_box.width + 2 * pad_px,
-                                   ink_box.height + 2 * pad_px) & cv::Rect({}, wsize);
-                if (ink_box.area() > 0) {
-                    cv::Mat dst = exp_m(ink_box);
-                    cv::GaussianBlur(exp_lin(ink_box), dst, {0, 0}, sigma);
-                }
-            }
             // Both are averaged alike, so colour edges and the print's outline mix the same way in
             // both: every inked pixel counts (as in the definition), not only flat interiors.
+            cv::Mat flat_m;
             cv::erode(inked, flat_m, cv::Mat(), {-1, -1}, 1);
             if (cv::countNonZero(flat_m) < 20) flat_m = inked;
             const int n_flat = cv::countNonZero(flat_m);
             const int step = n_flat > 90000 ? 3 : n_flat > 40000 ? 2 : 1;
-            for (int y = 0; y < wsize.height; y += step) {
+            // Averaged on the rows sampled below only (ink: every step-th, ring: every 3rd): the
+            // capture over the whole area (the ring is outside the print), the reference only
+            // around its ink (the kernel's reach: no border effect on any inked pixel).
+            std::vector<std::uint8_t> rows_used(static_cast<std::size_t>(wsize.height));
+            for (int y = 0; y < wsize.height; ++y) rows_used[static_cast<std::size_t>(y)] = y % step == 0 || y % 3 == 0;
+            const cv::Mat lin_m = gaussian_rows(lin, sigma, rows_used);
+            const int pad_px = int(std::ceil(4 * sigma));
+            cv::Rect ink_box = cv::boundingRect(inked);
+            ink_box = cv::Rect(ink_box.x - pad_px, ink_box.y - pad_px, ink_box.width + 2 * pad_px,
+                               ink_box.height + 2 * pad_px) & cv::Rect({}, wsize);
+            cv::Mat exp_m;  // over ink_box
+            if (ink_box.area() > 0)
+                exp_m = gaussian_rows(exp_lin(ink_box), sigma,
+                                      std::vector<std::uint8_t>(rows_used.begin() + ink_box.y,
+                                                                rows_used.begin() + ink_box.y + ink_box.height));
+            d = gather_rows<float>(wsize.height, step, [&](int y, std::vector<float>& out) {
+                if (y < ink_box.y || y >= ink_box.y + ink_box.height) return;  // no ink on this row
                 const auto* m = flat_m.ptr<std::uint8_t>(y);
                 const auto* cl = lin_m.ptr<cv::Vec3f>(y);
-                const auto* el = exp_m.ptr<cv::Vec3f>(y);
+                const auto* el = exp_m.ptr<cv::Vec3f>(y - ink_box.y);
                 for (int x = (y / step) % step; x < wsize.width; x += step) {
                     if (!m[x]) continue;
-                    const cv::Vec3f a = lab_px(cl[x][0], cl[x][1], cl[x][2]), b = lab_px(el[x][0], el[x][1], el[x][2]);
-                    d.push_back(ciede2000(a[0], a[1], a[2], b[0], b[1], b[2]));
+                    const cv::Vec3f a = lab_px(cl[x][0], cl[x][1], cl[x][2]);
+                    const cv::Vec3f& em = el[x - ink_box.x];
+                    const cv::Vec3f b = lab_px(em[0], em[1], em[2]);
+                    out.push_back(ciede2000(a[0], a[1], a[2], b[0], b[1], b[2]));
                 }
-            }
+            });
             // What fabric texture and noise leave after that averaging, measured on the bare
             // garment around the print (where the truth is "no difference"): removed from the
             // mean in quadrature, as independent errors add.
-            std::vector<float> ring_d;
             const cv::Vec3f g = lab_px(float(garment_lin[0]), float(garment_lin[1]), float(garment_lin[2]));
-            for (int y = 0; y < wsize.height; y += 3) {
+            std::vector<float> ring_d = gather_rows<float>(wsize.height, 3, [&](int y, std::vector<float>& out) {
                 const auto* m = ring.ptr<std::uint8_t>(y);
                 const auto* cl = lin_m.ptr<cv::Vec3f>(y);
                 for (int x = 0; x < wsize.width; x += 3) {
                     if (!m[x]) continue;
                     const cv::Vec3f a = lab_px(cl[x][0], cl[x][1], cl[x][2]);
-                    ring_d.push_back(ciede2000(a[0], a[1], a[2], g[0], g[1], g[2]));
+                    out.push_back(ciede2000(a[0], a[1], a[2], g[0], g[1], g[2]));
                 }
-            }
+            });
             texture_de00 = ring_d.empty() ? 0.0 : median_of(ring_d);
         }
         if (!d.empty()) {
@@ -917,56 +1219,97 @@ Result<Verdict> inspect(const Case& in, const Tolerances& tol, Evidence* evidenc
     // Local defects: against the reference with the print's global colour response applied (a
     // colour shift is judged by the mean, not here), within a +-1 px tolerance band at edges
     // (registration and optics are never perfect to the pixel).
-    cv::Mat d_local(wsize, CV_32F, cv::Scalar(0));
+    cv::Mat d_local = scratch(wsize, CV_32F, cv::Scalar(0));
     {
-        cv::Mat corr(wsize, CV_32FC3);
-        cv::parallel_for_(cv::Range(0, wsize.height), [&](const cv::Range& r) {
+        // The corrected reference in CIELAB, in one pass (no linear-light intermediate).
+        // Where there is no ink (alpha 0: outside the footprint too) it is the reference's.
+        cv::Mat lab_corr = scratch();
+        lab_e.copyTo(lab_corr);
+        cv::parallel_for_(cv::Range(foot.y, foot.y + foot.height), [&](const cv::Range& r) {
             for (int y = r.start; y < r.end; ++y) {
                 const auto* e = exp_s.ptr<cv::Vec3f>(y);
                 const float* a = alpha.ptr<float>(y);
-                auto* o = corr.ptr<cv::Vec3f>(y);
-                for (int x = 0; x < wsize.width; ++x) {
-                    const cv::Vec3d dv = response * cv::Vec4d(e[x][0], e[x][1], e[x][2], 1);
-                    for (int k = 0; k < 3; ++k) o[x][k] = std::max(0.f, e[x][k] + a[x] * float(dv[k]));
+                auto* o = lab_corr.ptr<cv::Vec3f>(y);
+                for (int x = foot.x; x < foot.x + foot.width; ++x) {
+                    if (a[x] == 0) continue;
+                    const double e0 = e[x][0], e1 = e[x][1], e2 = e[x][2];
+                    float v[3];
+                    for (int k = 0; k < 3; ++k) {
+                        // response * (e, 1), summed in the order Matx * Vec does
+                        double dv = response(k, 0) * e0;
+                        dv += response(k, 1) * e1;
+                        dv += response(k, 2) * e2;
+                        dv += response(k, 3);
+                        v[k] = std::max(0.f, e[x][k] + a[x] * float(dv));
+                    }
+                    o[x] = lab_px(v[0], v[1], v[2]);
                 }
             }
         });
-        const cv::Mat lab_corr = lab_of(corr);
         // Against the reference both with and without the response: where the response is an
         // extrapolation (a thin black rule when it was fitted on pink and green text) the plain
-        // reference is right, and a real defect differs from both.
-        cv::Mat lo, hi, lo0, hi0;
-        cv::erode(lab_corr, lo, cv::Mat());
-        cv::dilate(lab_corr, hi, cv::Mat());
-        cv::erode(lab_e, lo0, cv::Mat());
-        cv::dilate(lab_e, hi0, cv::Mat());
-        const float pre = float(tol.local_de00) * 0.5f;  // ΔE00 stays below 2 x ΔE76 in practice
+        // reference is right, and a real defect differs from both. The range of the reference's
+        // colours in each pixel's 3x3 neighbourhood (erode / dilate, only pixels inside the image
+        // count) is taken on the fly: per row for the corrected reference, per pixel for the
+        // plain one (needed only where the first comparison is already high).
+        // ΔE00 <= 2.13 x ΔE76 for any pair (SL, SC, SH >= 1; a' stretches a by at most 1.5; the
+        // rotation term at most doubles the chroma part): below this the pixel cannot be a defect.
+        const float pre = float(tol.local_de00) / 2.2f;
+        auto band = [&](const cv::Vec3f& cx, const cv::Vec3f& lx, const cv::Vec3f& hx) {
+            cv::Vec3f e;
+            for (int k = 0; k < 3; ++k) e[k] = std::clamp(cx[k], lx[k], hx[k]);
+            const cv::Vec3f diff = cx - e;
+            const float d76 = std::sqrt(diff.dot(diff));
+            return d76 < pre ? d76 : ciede2000(cx[0], cx[1], cx[2], e[0], e[1], e[2]);
+        };
+        auto range3x3 = [&](const cv::Mat& m, int y, int x, cv::Vec3f& lo, cv::Vec3f& hi) {
+            lo = hi = m.at<cv::Vec3f>(y, x);
+            for (int yy = std::max(0, y - 1); yy <= std::min(m.rows - 1, y + 1); ++yy) {
+                const auto* p = m.ptr<cv::Vec3f>(yy);
+                for (int xx = std::max(0, x - 1); xx <= std::min(m.cols - 1, x + 1); ++xx)
+                    for (int k = 0; k < 3; ++k) lo[k] = std::min(lo[k], p[xx][k]), hi[k] = std::max(hi[k], p[xx][k]);
+            }
+        };
         cv::parallel_for_(cv::Range(0, wsize.height), [&](const cv::Range& r) {
+            const int cols = wsize.width;
+            std::vector<cv::Vec3f> vlo(static_cast<std::size_t>(cols)), vhi(static_cast<std::size_t>(cols));
             for (int y = r.start; y < r.end; ++y) {
                 const auto* m = within.ptr<std::uint8_t>(y);
+                if (std::find_if(m, m + cols, [](std::uint8_t v) { return v != 0; }) == m + cols) continue;
+                // Column-wise min / max over rows y-1..y+1, then over x-1..x+1 below.
+                const auto* r0 = lab_corr.ptr<cv::Vec3f>(std::max(0, y - 1));
+                const auto* r1 = lab_corr.ptr<cv::Vec3f>(y);
+                const auto* r2 = lab_corr.ptr<cv::Vec3f>(std::min(wsize.height - 1, y + 1));
+                for (int x = 0; x < cols; ++x)
+                    for (int k = 0; k < 3; ++k) {
+                        vlo[static_cast<std::size_t>(x)][k] = std::min({r0[x][k], r1[x][k], r2[x][k]});
+                        vhi[static_cast<std::size_t>(x)][k] = std::max({r0[x][k], r1[x][k], r2[x][k]});
+                    }
                 const auto* c = lab_c.ptr<cv::Vec3f>(y);
-                const auto* l = lo.ptr<cv::Vec3f>(y);
-                const auto* h = hi.ptr<cv::Vec3f>(y);
-                const auto* l0 = lo0.ptr<cv::Vec3f>(y);
-                const auto* h0 = hi0.ptr<cv::Vec3f>(y);
                 float* d = d_local.ptr<float>(y);
-                auto band = [&](const cv::Vec3f& cx, const cv::Vec3f& lx, const cv::Vec3f& hx) {
-                    cv::Vec3f e;
-                    for (int k = 0; k < 3; ++k) e[k] = std::clamp(cx[k], lx[k], hx[k]);
-                    const cv::Vec3f diff = cx - e;
-                    const float d76 = std::sqrt(diff.dot(diff));
-                    return d76 < pre ? d76 : ciede2000(cx[0], cx[1], cx[2], e[0], e[1], e[2]);
-                };
-                for (int x = 0; x < wsize.width; ++x) {
+                for (int x = 0; x < cols; ++x) {
                     if (!m[x]) continue;
-                    const float dc = band(c[x], l[x], h[x]);
-                    d[x] = dc <= pre ? dc : std::min(dc, band(c[x], l0[x], h0[x]));
+                    const auto xa = static_cast<std::size_t>(std::max(0, x - 1)), xb = static_cast<std::size_t>(x),
+                               xc = static_cast<std::size_t>(std::min(cols - 1, x + 1));
+                    cv::Vec3f l, h;
+                    for (int k = 0; k < 3; ++k) {
+                        l[k] = std::min({vlo[xa][k], vlo[xb][k], vlo[xc][k]});
+                        h[k] = std::max({vhi[xa][k], vhi[xb][k], vhi[xc][k]});
+                    }
+                    const float dc = band(c[x], l, h);
+                    if (dc <= pre) {
+                        d[x] = dc;
+                        continue;
+                    }
+                    cv::Vec3f l0, h0;
+                    range3x3(lab_e, y, x, l0, h0);
+                    d[x] = std::min(dc, band(c[x], l0, h0));
                 }
             }
         });
     }
     std::vector<Region> regions;
-    cv::Mat labels;
+    cv::Mat labels = scratch();
     {
         cv::Mat hot = (d_local > tol.local_de00) & within;
         cv::Mat stats, centroids;
@@ -1040,7 +1383,7 @@ Result<Verdict> inspect(const Case& in, const Tolerances& tol, Evidence* evidenc
             }
         });
         cv::morphologyEx(bare, bare, cv::MORPH_OPEN, cv::Mat());
-        cv::Mat blabels, bstats, bcent;
+        cv::Mat blabels = scratch(), bstats, bcent;
         const int bn = cv::connectedComponentsWithStats(bare, blabels, bstats, bcent, 8, CV_32S);
         for (int i = 1; i < bn; ++i) {
             const int count = bstats.at<int>(i, cv::CC_STAT_AREA);
@@ -1254,6 +1597,11 @@ Result<Verdict> inspect(const Case& in, const Tolerances& tol, Evidence* evidenc
     return v;
 } catch (const cv::Exception& e) {
     return Problem{"inspect_failed", "", fmt::format("OpenCV: {}", e.what())};
+}
+
+void release_scratch_memory() {
+    scratch_allocator()->release();
+    ::malloc_trim(0);  // glibc keeps freed heap pages otherwise
 }
 
 }  // namespace pressline::devices::qa

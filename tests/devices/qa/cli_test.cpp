@@ -157,3 +157,35 @@ TEST_F(QaInspectCli, UnknownFieldsAreIgnored) {
     const CliResult r = inspect(dir_, c.dump());
     EXPECT_EQ(r.code, 0) << r.err;
 }
+
+// The case's `tolerances` override the defaults key by key (a re-run with the station's own):
+// a tolerance tighter than what this good print measures fails it, with that reason.
+TEST_F(QaInspectCli, ToleranceOverridesDecide) {
+    const CliResult base = inspect(dir_, case_.dump());
+    ASSERT_EQ(base.code, 0) << base.err;
+    const double de = nlohmann::json::parse(base.out)["metrics"]["mean_de00"].get<double>();
+    ASSERT_GT(de, 0.05) << base.out;
+    auto c = case_;
+    c["tolerances"] = {{"mean_de00", de / 2}};
+    const CliResult r = inspect(dir_, c.dump());
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["verdict"], "fail") << r.out;
+    EXPECT_EQ(j["reason"], "color_shift") << r.out;
+}
+
+TEST_F(QaInspectCli, BadToleranceNamesIt) {
+    auto c = case_;
+    c["tolerances"] = {{"offset_mm", "5"}};
+    CliResult r = inspect(dir_, c.dump());
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.err.find("tolerances.offset_mm"), std::string::npos) << r.err;
+    c["tolerances"] = {{"low_confidence", 3}};
+    r = inspect(dir_, c.dump());
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.err.find("tolerances.low_confidence: must be a number from 0 to 1"), std::string::npos) << r.err;
+    c["tolerances"] = 5;
+    r = inspect(dir_, c.dump());
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.err.find("tolerances: must be an object"), std::string::npos) << r.err;
+}

@@ -4,8 +4,9 @@
 // Knows platens, references and calibration, nothing of jobs, MQTT or the journal.
 // Error rule: bad input (unreadable images, inconsistent calibration) is a Problem value; OpenCV
 // exceptions are caught here. A Case that loads always gets a verdict (pass or fail).
-// Threading: inspect() is reentrant (no shared state; it uses cv::parallel_for_ internally) and
-// CPU-heavy: call it from the worker pool, never from the io_context thread.
+// Threading: inspect() is reentrant (no shared state but a thread-safe pool of scratch buffers,
+// up to 160 MB kept between calls; it uses cv::parallel_for_ internally) and CPU-heavy: call it
+// from the worker pool, never from the io_context thread.
 #pragma once
 
 #include <filesystem>
@@ -17,6 +18,8 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/core/mat.hpp>
 #include <opencv2/core/matx.hpp>
+
+#include "pressline/devices/qa/tolerances.hpp"
 
 namespace pressline::devices::qa {
 
@@ -50,19 +53,6 @@ struct Calibration {
     cv::Mat flatfield;            // CV_32F gain at any size (stretched to image_size), 1.0 =
                                   // no change; empty = none. Capture (linear light) / gain.
     std::vector<GrayPatch> gray_patches;  // empty = no exposure / white-balance normalisation
-};
-
-// Tolerances (config `qa.tolerances`; defaults from the issue).
-struct Tolerances {
-    double offset_mm = 5.0;             // centre offset
-    double rotation_deg = 2.0;
-    double scale_pct = 3.0;
-    double mean_de00 = 3.0;             // mean CIEDE2000 over inked pixels
-    double local_de00 = 10.0;           // a local defect: ΔE00 above this ...
-    double local_min_area_mm2 = 9.0;    // ... over at least this area
-    double margin_mm = 20.0;            // search area: the artwork box grown by this
-    double blank_de00 = 10.0;           // garment outside the print vs the job's garment colour
-    double low_confidence = 0.15;       // confidence below this = "ask a person" (metrics only)
 };
 
 // One inspection's inputs. Images are decoded; see load_case() for the JSON form.
@@ -112,6 +102,19 @@ Result<Verdict> inspect(const Case& c, const Tolerances& tol = {}, Evidence* evi
 // against `base`. Unknown fields are ignored. Problems name the field (bad_case,
 // unreadable_image).
 Result<Case> load_case(const nlohmann::json& j, const std::filesystem::path& base);
+
+// The same with the station's calibration already loaded (calibration_from_json once, the flat
+// field PNG decoded once; the daemon keeps it): the case's `calibration` field is not read and
+// may be absent. Copies of a Calibration share its flat field (cv::Mat), so neither this nor
+// Case::calibration = preloaded copies pixels; inspect() only reads it. A calibration that cannot
+// be used (no image size, singular homography) is a bad_calibration problem.
+Result<Case> load_case(const nlohmann::json& j, const std::filesystem::path& base,
+                       const Calibration& calibration);
+
+// Gives the scratch buffers kept between inspections (up to 160 MB) back to the system. The
+// daemon calls it when no inspection is pending, so that an idle agent stays small; the next
+// inspection is then ~15 % slower (fresh pages). Thread-safe; buffers in use are not touched.
+void release_scratch_memory();
 
 // Calibration JSON (the `calibration` object of a case; also what `pressline calibrate`
 // writes). Relative paths resolve against `base`.
