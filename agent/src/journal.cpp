@@ -9,14 +9,10 @@
 
 #include <fmt/format.h>
 
+#include "pressline/agent/clock.hpp"
+
 namespace pressline::agent {
 namespace {
-
-std::int64_t wall_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 JournalError::Kind kind_of(int rc) {
     switch (rc & 0xff) {

@@ -16,6 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
 
+#include "pressline/agent/clock.hpp"
 #include "pressline/agent/log.hpp"
 #include "pressline/agent/paperwork.hpp"
 #include "pressline/agent/qa.hpp"
@@ -33,12 +34,6 @@ namespace render = devices::render;
 using json = nlohmann::json;
 
 namespace {
-
-std::int64_t wall_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 // RFC 3339 date-time ("2026-11-27T16:00:00Z", offsets and fractions allowed) -> ms since epoch.
 std::optional<std::int64_t> parse_time_ms(const std::string& s) {
