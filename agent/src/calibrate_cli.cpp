@@ -4,12 +4,14 @@
 #include "calibrate_cli.hpp"
 
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <iostream>
 
 #include <fmt/format.h>
 #include <opencv2/imgcodecs.hpp>
 
+#include "pressline/agent/control.hpp"
 #include "pressline/devices/qa/calibration.hpp"
 #include "pressline/devices/qa/inspector.hpp"
 #include "pressline/devices/render.hpp"
@@ -25,9 +27,54 @@ int fail(std::ostream& err, const qa::Problem& p) {
     return p.reason == "write_failed" ? 1 : 2;
 }
 
+// A photo by the configured camera, saved as `save_as`: through the running agent (which holds
+// the camera) or, with `direct` (no agent runs), by the camera opened here. The technician is
+// asked to set up `what` first and presses Enter.
+bool camera_photo(const CalibrateOptions& o, const std::string& what, const std::filesystem::path& save_as,
+                  std::istream& in, std::ostream& err, drivers::camera::Camera* direct) {
+    namespace fs = std::filesystem;
+    err << "pressline calibrate: " << what << "; then press Enter" << std::endl;
+    std::string line;
+    std::getline(in, line);
+    std::error_code ec;
+    fs::create_directories(save_as.parent_path(), ec);
+    if (!direct) {
+        std::string error;
+        const nlohmann::json req{{"type", "snapshot"}, {"camera", o.camera_name}, {"by", "pressline calibrate"}};
+        auto res = control_request(o.control_socket, req, error, 180'000);
+        if (!res) {
+            err << "pressline calibrate: camera " << o.camera_name << " (through the running agent): " << error << "\n";
+            return false;
+        }
+        const auto& shots = res->value("snapshots", nlohmann::json::array());
+        const std::string path = shots.empty() ? "" : shots[0].value("path", "");
+        if (res->value("status", "") != "ok" || path.empty()) {
+            err << "pressline calibrate: camera " << o.camera_name << " (through the running agent): "
+                << res->value("message", std::string("no picture")) << "\n";
+            return false;
+        }
+        if (!fs::copy_file(path, save_as, fs::copy_options::overwrite_existing, ec)) {
+            err << "pressline calibrate: cannot copy " << path << " to " << save_as.string() << ": " << ec.message() << "\n";
+            return false;
+        }
+    } else {
+        auto frame = direct->grab();
+        if (!frame) {
+            err << "pressline calibrate: " << frame.message << "\n";
+            return false;
+        }
+        if (!cv::imwrite(save_as.string(), frame.value.bgr, {cv::IMWRITE_JPEG_QUALITY, 95})) {
+            err << "pressline calibrate: cannot write " << save_as.string() << "\n";
+            return false;
+        }
+    }
+    err << "pressline calibrate: photo " << save_as.string() << "\n";
+    return true;
+}
+
 }  // namespace
 
-int calibrate_main(const CalibrateOptions& o, std::ostream& out, std::ostream& err) {
+int calibrate_main(CalibrateOptions o, std::istream& console, std::ostream& out, std::ostream& err) {
     auto platen = pressline::devices::render::platen_from_name(o.platen);
     if (auto* p = std::get_if<pressline::devices::render::Problem>(&platen)) {
         err << "pressline calibrate: --platen: " << p->message << "\n";
@@ -68,14 +115,47 @@ int calibrate_main(const CalibrateOptions& o, std::ostream& out, std::ostream& e
         return 0;
     }
 
-    if (o.target_photo.empty()) {
-        err << "pressline calibrate: --target-photo is required (a photo of the target on the platen)\n";
+    if (o.target_photo.empty() && !o.camera) {
+        err << "pressline calibrate: --target-photo is required (a photo of the target on the platen), or --camera "
+               "with --config to take it\n";
         return 2;
     }
     if (o.out.empty()) {
         err << "pressline calibrate: --out is required (where the calibration JSON goes; the camera's "
                "`calibration` path in the config)\n";
         return 2;
+    }
+    if (o.camera) {
+        // Through the running agent when one answers (it holds the camera); else the camera is
+        // opened here, before the first photo is asked for: a folder camera then takes the images
+        // that appear from now on (an old garment photo in the folder is no calibration photo).
+        std::unique_ptr<drivers::camera::Camera> direct;
+        std::string why;
+        if (!control_request(o.control_socket, {{"type", "ping"}}, why, 5'000)) {
+            err << "pressline calibrate: no agent answers (" << why << "); opening camera " << o.camera_name << " here\n";
+            auto settings = *o.camera;
+            settings.skip_existing = true;
+            direct = std::make_unique<drivers::camera::Camera>(settings);
+            if (auto st = direct->open(); !st) {
+                err << "pressline calibrate: " << st.message << "\n";
+                return 2;
+            }
+        }
+        // The photos are kept next to the calibration (what it was computed from).
+        const std::filesystem::path outp(o.out);
+        const auto base = outp.parent_path() / outp.stem();
+        if (o.target_photo.empty()) {
+            o.target_photo = base.string() + ".target.jpg";
+            if (!camera_photo(o, "lay the target on the platen (the whole platen and the gray card in view)",
+                              o.target_photo, console, err, direct.get()))
+                return 2;
+        }
+        if (o.white_photo.empty()) {
+            o.white_photo = base.string() + ".white.jpg";
+            if (!camera_photo(o, "replace the target with the white board (platen and gray card covered)",
+                              o.white_photo, console, err, direct.get()))
+                return 2;
+        }
     }
     qa::CalibrationInputs in;
     in.target = t;

@@ -69,13 +69,14 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
             if (!req.is_object())
                 return self->reply(c, {{"status", "error"}, {"reason", "malformed_json"},
                                        {"message", "the request must be one JSON object"}});
-            json res;
+            auto answer = [self, c](json res) {
+                asio::post(self->io, [self, c, res = std::move(res)] { self->reply(c, res); });
+            };
             try {
-                res = self->handler(req);
+                self->handler(req, answer);
             } catch (const std::exception& e) {
-                res = {{"status", "error"}, {"reason", "internal_error"}, {"message", e.what()}};
+                answer({{"status", "error"}, {"reason", "internal_error"}, {"message", e.what()}});
             }
-            self->reply(c, res);
         });
     }
 

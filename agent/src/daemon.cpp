@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "pressline/agent/clock.hpp"
 #include "pressline/agent/control.hpp"
 #include "pressline/agent/intake.hpp"
 #include "pressline/agent/journal.hpp"
@@ -60,12 +61,6 @@ bool same_connection(const config::Config& a, const config::Config& b) {
            x.max_inflight == y.max_inflight && a.mqtt.topic_prefix == b.mqtt.topic_prefix &&
            a.station.shop == b.station.shop && a.station.id == b.station.id &&
            a.station.pools == b.station.pools;
-}
-
-std::int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
 }
 
 }  // namespace
@@ -206,6 +201,7 @@ struct Daemon::Impl {
             if (outbox) outbox->kick();
             schedule_checkpoint();
         };
+        h.device_status = make_printing_hooks().device_status;
         h.paperwork_changed = [this] {
             if (paperwork) paperwork->changed();
         };
@@ -221,12 +217,26 @@ struct Daemon::Impl {
     // The local control channel: technicians' commands while the cloud is unreachable.
     void start_control() {
         control = std::make_unique<ControlServer>(io, cfg.storage.state_dir / "control.sock",
-                                                  [this](const nlohmann::json& req) { return on_control(req); });
+                                                  [this](const nlohmann::json& req, ControlServer::Reply reply) {
+                                                      if (req.value("type", "") == "snapshot") return local_snapshot(req, std::move(reply));
+                                                      reply(on_control(req));
+                                                  });
         std::string error;
         if (!control->start(error)) {
             logger("daemon")->error("local control channel not available: {}", error);
             control.reset();
         }
+    }
+
+    // `pressline snapshot`: pictures now, answered once taken; no event (nothing changed).
+    void local_snapshot(const nlohmann::json& req, ControlServer::Reply reply) {
+        if (!qa) return reply({{"status", "error"}, {"reason", "not_supported"}, {"message", "no QA flow"}});
+        const std::string camera = req.value("camera", "");
+        logger("daemon")->info("local snapshot camera={} by={}", camera.empty() ? "(all)" : camera, req.value("by", ""));
+        qa->snapshot(camera, [reply = std::move(reply)](nlohmann::json r) {
+            r["source"] = "local";
+            reply(std::move(r));
+        });
     }
 
     nlohmann::json on_control(const nlohmann::json& req) {
@@ -243,11 +253,11 @@ struct Daemon::Impl {
             // Handled exactly like the MQTT command, with source "local".
             nlohmann::json cmd = req;
             if (!cmd.contains("command_id"))
-                cmd["command_id"] = fmt::format("L-{}-{}", now_ms(), ++local_commands);
+                cmd["command_id"] = fmt::format("L-{}-{}", wall_ms(), ++local_commands);
             return intake->on_local_command(cmd.dump());
         }
         return {{"status", "error"}, {"reason", "unknown_request"},
-                {"message", "unknown request type '" + type + "'; use qa_decision, qa_trigger or ping"}};
+                {"message", "unknown request type '" + type + "'; use qa_decision, qa_trigger, snapshot or ping"}};
     }
 
     PrintingHooks make_printing_hooks() {
@@ -327,6 +337,12 @@ struct Daemon::Impl {
                                      const std::string& by, const std::string& source, const std::string& note,
                                      const std::string& command_id) {
             return decide_qa(tx, job_id, verdict, by, source, note, command_id, qcfg);
+        };
+        h.snapshot = [this](const nlohmann::json& cmd, std::function<void(nlohmann::json)> done) {
+            asio::post(io, [this, camera = cmd.value("camera", std::string()), done = std::move(done)] {
+                if (!qa) return done({{"status", "error"}, {"reason", "camera_unavailable"}, {"message", "the agent is stopping"}});
+                qa->snapshot(camera, done);
+            });
         };
         h.reload_config = [this] {
             auto res = config::load_file(cfg.source);
@@ -523,9 +539,9 @@ struct Daemon::Impl {
         prune_timer.async_wait([this](const boost::system::error_code& ec) {
             if (ec) return;
             const std::int64_t retention_ms = std::int64_t{cfg.storage.retention_hours} * 3600 * 1000;
-            const auto cutoff = now_ms() - retention_ms;
+            const auto cutoff = wall_ms() - retention_ms;
             // Tombstones (job ids only) are kept 10x longer, to recognise late redeliveries.
-            const auto tomb_cutoff = now_ms() - 10 * retention_ms;
+            const auto tomb_cutoff = wall_ms() - 10 * retention_ms;
             asio::post(workers, [j = journal.get(), cutoff, tomb_cutoff] {
                 try {
                     if (int n = j->prune(cutoff, tomb_cutoff); n > 0)

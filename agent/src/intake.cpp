@@ -49,6 +49,26 @@ nlohmann::json rejection_data(const Rejection& r, const std::string& topic, std:
 Intake::Intake(Journal& journal, ParseLimits limits, IntakeHooks hooks)
     : journal_(journal), limits_(limits), hooks_(std::move(hooks)) {}
 
+namespace {
+
+// A command_id seen before is not executed again: its stored result is sent again (repeated:
+// true) into `result`. Returns whether it was seen.
+bool answer_again(Tx& tx, const std::string& command_id, nlohmann::json& result) {
+    auto seen = tx.command(command_id);
+    if (!seen) return false;
+    result = seen->result;
+    result["repeated"] = true;
+    tx.append({"command.result", command_id, result});
+    return true;
+}
+
+}  // namespace
+
+ParseLimits Intake::current_limits() const {
+    std::lock_guard lock(limits_mu_);
+    return limits_;
+}
+
 void Intake::set_limits(ParseLimits limits) {
     std::lock_guard lock(limits_mu_);
     limits_ = limits;
@@ -92,11 +112,7 @@ bool Intake::commit(const char* what, const std::string& key, const std::functio
 
 void Intake::on_job(const std::string& topic, const std::string& payload) {
     auto log = logger("intake");
-    ParseLimits limits;
-    {
-        std::lock_guard lock(limits_mu_);
-        limits = limits_;
-    }
+    const ParseLimits limits = current_limits();
     auto parsed = parse_job(payload, limits);
     if (auto* rej = std::get_if<Rejection>(&parsed)) {
         EventSpec ev{"job.rejected", id_of(payload, *rej, "job_id"), rejection_data(*rej, topic, payload.size())};
@@ -277,11 +293,7 @@ nlohmann::json Intake::execute(Tx& tx, const Command& cmd, const std::string& so
 
 void Intake::on_command(const std::string& topic, const std::string& payload) {
     auto log = logger("intake");
-    ParseLimits limits;
-    {
-        std::lock_guard lock(limits_mu_);
-        limits = limits_;
-    }
+    const ParseLimits limits = current_limits();
     auto parsed = parse_command(payload, limits);
     if (auto* rej = std::get_if<Rejection>(&parsed)) {
         // A command we cannot read is answered with a command.result carrying the reason,
@@ -297,17 +309,12 @@ void Intake::on_command(const std::string& topic, const std::string& payload) {
         return;
     }
     auto& cmd = std::get<Command>(parsed);
+    if (cmd.type == "snapshot" && hooks_.snapshot) return start_snapshot(cmd);
     bool repeated = false;
     nlohmann::json result;
     const bool committed = commit("command", cmd.command_id, [&](Tx& tx) {
-        repeated = false;
-        if (auto seen = tx.command(cmd.command_id)) {
-            repeated = true;
-            result = seen->result;
-            result["repeated"] = true;
-            tx.append({"command.result", cmd.command_id, result});
-            return;
-        }
+        repeated = answer_again(tx, cmd.command_id, result);
+        if (repeated) return;
         result = execute(tx, cmd);
         tx.insert_command({cmd.command_id, cmd.type, result});
         tx.append({"command.result", cmd.command_id, result});
@@ -316,6 +323,55 @@ void Intake::on_command(const std::string& topic, const std::string& payload) {
     log->info("command {} command_id={} status={} repeated={} message=\"{}\"", cmd.type,
               cmd.command_id, result.value("status", ""), repeated, result.value("message", ""));
     after_command(cmd, result, repeated);
+}
+
+void Intake::start_snapshot(const Command& cmd) {
+    auto log = logger("intake");
+    // In flight first: the result is recorded (and the id released) on another thread, so
+    // between a "not seen" check and this a redelivery could otherwise take a second picture.
+    {
+        std::lock_guard lock(snapshots_mu_);
+        if (!snapshots_in_flight_.insert(cmd.command_id).second) {
+            log->info("command snapshot command_id={} redelivered while its pictures are being taken: answered once "
+                      "they are", cmd.command_id);
+            return;
+        }
+    }
+    auto release = [this, &cmd] {
+        std::lock_guard lock(snapshots_mu_);
+        snapshots_in_flight_.erase(cmd.command_id);
+    };
+    bool repeated = false;
+    nlohmann::json stored;
+    const bool committed = commit("command", cmd.command_id, [&](Tx& tx) {
+        repeated = answer_again(tx, cmd.command_id, stored);
+    });
+    if (!committed || repeated) {
+        release();
+        if (repeated) log->info("command snapshot command_id={} repeated: answered again", cmd.command_id);
+        return;
+    }
+    log->info("command snapshot command_id={} camera={}: taking pictures", cmd.command_id,
+              cmd.json.value("camera", "(all)"));
+    hooks_.snapshot(cmd.json, [this, id = cmd.command_id](nlohmann::json result) {
+        result["command_id"] = id;
+        result["command"] = "snapshot";
+        try {
+            journal_.transact(Admission::internal, [&](Tx& tx) {
+                tx.insert_command({id, "snapshot", result});
+                tx.append({"command.result", id, result});
+            });
+            if (hooks_.events_appended) hooks_.events_appended();
+        } catch (const std::exception& e) {
+            logger("intake")->error("journal: cannot record the snapshot result command_id={}: {}", id, e.what());
+        }
+        {
+            std::lock_guard lock(snapshots_mu_);
+            snapshots_in_flight_.erase(id);
+        }
+        logger("intake")->info("command snapshot command_id={} status={} message=\"{}\"", id,
+                               result.value("status", ""), result.value("message", ""));
+    });
 }
 
 void Intake::after_command(const Command& cmd, const nlohmann::json& result, bool repeated) {
@@ -331,11 +387,7 @@ void Intake::after_command(const Command& cmd, const nlohmann::json& result, boo
 
 nlohmann::json Intake::on_local_command(const std::string& payload) {
     auto log = logger("intake");
-    ParseLimits limits;
-    {
-        std::lock_guard lock(limits_mu_);
-        limits = limits_;
-    }
+    const ParseLimits limits = current_limits();
     auto parsed = parse_command(payload, limits);
     if (auto* rej = std::get_if<Rejection>(&parsed)) {
         nlohmann::json data = rejection_data(*rej, "local", payload.size());
@@ -348,14 +400,8 @@ nlohmann::json Intake::on_local_command(const std::string& payload) {
     nlohmann::json result;
     try {
         journal_.transact(Admission::internal, [&](Tx& tx) {
-            repeated = false;
-            if (auto seen = tx.command(cmd.command_id)) {
-                repeated = true;
-                result = seen->result;
-                result["repeated"] = true;
-                tx.append({"command.result", cmd.command_id, result});
-                return;
-            }
+            repeated = answer_again(tx, cmd.command_id, result);
+            if (repeated) return;
             result = execute(tx, cmd, "local");
             result["source"] = "local";
             tx.insert_command({cmd.command_id, cmd.type, result});

@@ -1,5 +1,6 @@
 // pressline: the agent's command line (run the daemon, check a config, inspect the journal).
 // Error rule: exceptions stop at this layer and become an exit code plus one clear message.
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -12,6 +13,7 @@
 #include "pressline/agent/daemon.hpp"
 #include "pressline/agent/journal.hpp"
 #include "pressline/agent/log.hpp"
+#include "pressline/agent/qa.hpp"
 #include "pressline/config/config.hpp"
 #include "calibrate_cli.hpp"
 #include "qa_inspect_cli.hpp"
@@ -106,6 +108,14 @@ int main(int argc, char** argv) {
     qa_trigger->add_option("--printer", qa_printer, "the oldest job printed on this printer")->excludes(trigger_job);
     qa_trigger->add_option("--by", qa_by, "who triggers (logged)");
 
+    // pressline snapshot: a picture now from the running agent's cameras (calibration photos,
+    // checking what a camera sees).
+    std::string snap_camera;
+    auto* snapshot = app.add_subcommand("snapshot", "take a picture now with the running agent's camera(s); prints where it went");
+    snapshot->add_option("-c,--config", qa_config, "configuration file of the running agent")->required();
+    snapshot->add_option("--camera", snap_camera, "camera name (default: every camera)");
+    snapshot->add_option("--by", qa_by, "who asks (logged)");
+
     // pressline calibrate: the station's QA camera calibration (docs/calibration.md).
     pressline::agent::CalibrateOptions cal;
     auto* calibrate = app.add_subcommand("calibrate", "calibrate a QA camera from photos of the target, a white board and the gray card");
@@ -125,6 +135,11 @@ int main(int argc, char** argv) {
     calibrate->add_option("--square-mm", cal.square_mm, "chessboard square side");
     calibrate->add_option("--origin-mm", cal.origin_mm, "X,Y of the grid's first marker / inner corner on the platen");
     calibrate->add_option("--platen", cal.platen, "platen name, WxH in inches (default 16x20)");
+    std::string cal_config;
+    auto* cal_camera = calibrate->add_option("--camera", cal.camera_name,
+                                             "take the photos not given as files with this camera of the config "
+                                             "(through the running agent, else directly); --out defaults to its calibration path");
+    cal_camera->needs(calibrate->add_option("-c,--config", cal_config, "configuration file (with --camera)"));
 
     try {
         app.parse(argc, argv);
@@ -138,14 +153,33 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (*qa_inspect) return pressline::agent::qa_inspect_main(std::cin, std::cout, std::cerr);
-        if (*calibrate) return pressline::agent::calibrate_main(cal, std::cout, std::cerr);
-        if (*qa_decide || *qa_trigger) {
+        if (*calibrate) {
+            if (!cal.camera_name.empty()) {
+                auto cfg = load(cal_config);
+                if (!cfg) return ExitCode::exit_bad_config;
+                const auto it = std::find_if(cfg->cameras.begin(), cfg->cameras.end(),
+                                             [&](const auto& c) { return c.name == cal.camera_name; });
+                if (it == cfg->cameras.end()) {
+                    std::cerr << "pressline calibrate: --camera: no camera " << cal.camera_name << " in " << cal_config << "\n";
+                    return 2;
+                }
+                cal.camera = pressline::agent::camera_settings(*it);
+                cal.control_socket = cfg->storage.state_dir / "control.sock";
+                if (cal.out.empty()) cal.out = it->calibration.string();
+            }
+            return pressline::agent::calibrate_main(cal, std::cin, std::cout, std::cerr);
+        }
+        if (*qa_decide || *qa_trigger || *snapshot) {
             auto cfg = load(qa_config);
             if (!cfg) return ExitCode::exit_bad_config;
             nlohmann::json req;
             if (*qa_decide) {
                 req = {{"type", "qa_decision"}, {"job_id", qa_job}, {"verdict", qa_verdict}, {"decided_by", qa_by}};
                 if (!qa_note.empty()) req["note"] = qa_note;
+            } else if (*snapshot) {
+                req = {{"type", "snapshot"}};
+                if (!snap_camera.empty()) req["camera"] = snap_camera;
+                if (!qa_by.empty()) req["by"] = qa_by;
             } else {
                 req = {{"type", "qa_trigger"}};
                 if (!qa_job.empty()) req["job_id"] = qa_job;

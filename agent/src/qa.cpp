@@ -12,10 +12,13 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <opencv2/imgcodecs.hpp>
 
+#include "pressline/agent/clock.hpp"
 #include "pressline/agent/log.hpp"
 #include "pressline/agent/paperwork.hpp"
+#include "pressline/devices/qa/identify.hpp"
 #include "pressline/devices/qa/inspector.hpp"
 #include "pressline/drivers/camera.hpp"
 
@@ -29,10 +32,11 @@ using json = nlohmann::json;
 
 namespace {
 
-std::int64_t wall_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
+// The config's qa.tolerances (same keys; config/ depends on nothing of ours) as the inspector's.
+qa::Tolerances inspector_tolerances(const config::QaTolerances& c) {
+    return {.offset_mm = c.offset_mm, .rotation_deg = c.rotation_deg, .scale_pct = c.scale_pct,
+            .mean_de00 = c.mean_de00, .local_de00 = c.local_de00, .local_min_area_mm2 = c.local_min_area_mm2,
+            .margin_mm = c.margin_mm, .blank_de00 = c.blank_de00, .low_confidence = c.low_confidence};
 }
 
 json metrics_of(const QaRow& r) {
@@ -111,6 +115,19 @@ void hold(Tx& tx, const JobRow& job, QaRow& r, const std::string& reason, const 
 }
 
 }  // namespace
+
+camera::Settings camera_settings(const config::Camera& c) {
+    camera::Settings s;
+    s.name = "camera " + c.name;
+    s.source = c.source;
+    s.width = c.width;
+    s.height = c.height;
+    s.fourcc = c.fourcc;
+    s.exposure = c.exposure;
+    s.open_timeout = std::chrono::milliseconds(c.open_timeout_ms);
+    s.read_timeout = std::chrono::milliseconds(c.read_timeout_ms);
+    return s;
+}
 
 bool begin_qa(Tx& tx, const JobRow& job, int attempt, const std::string& device, const config::Config& cfg) {
     QaRow r;
@@ -197,8 +214,32 @@ struct QaFlow::Impl : std::enable_shared_from_this<QaFlow::Impl> {
     struct Cam {
         config::Camera cfg;
         std::shared_ptr<camera::Camera> dev;
-        bool busy = false;
+        bool busy = false;                 // a grab is on the pool
         std::vector<std::string> waiting;  // job ids waiting for this camera, first first
+        // Snapshot requests waiting for this camera; each is called with {camera, path, ...} or
+        // {camera, error}.
+        std::vector<std::function<void(const json&)>> snaps;
+        // trigger qr: the next scan, and ticket codes already dealt with (code -> wall ms).
+        std::unique_ptr<asio::steady_timer> scan_timer;
+        bool scan_armed = false;
+        std::map<std::string, std::int64_t> used;      // its frame went to its job
+        std::map<std::string, std::int64_t> reported;  // reported as qa.unmatched
+        // A job whose photo has not come yet keeps the camera between its tries (garments reach
+        // an inline camera in print order): only snapshots may use it meanwhile.
+        std::string held_for;
+        int scan_failures = 0;  // consecutive failed scans: the scan interval backs off
+        // device.state (kind camera)
+        std::string state = "unknown";
+        std::vector<std::string> reasons;
+        std::string last_error;
+    };
+    // One frame searched for ticket codes (trigger qr).
+    struct Scan {
+        bool ok = false;
+        std::error_code code;
+        std::string error;
+        std::shared_ptr<const camera::Frame> frame;
+        std::vector<qa::TicketCode> codes;
     };
     struct Pending {
         std::string job_id, order_id, device, camera;
@@ -208,12 +249,16 @@ struct QaFlow::Impl : std::enable_shared_from_this<QaFlow::Impl> {
         std::unique_ptr<asio::steady_timer> timer;
         bool running = false;  // a capture or inspection is on the pool
         bool queued = false;   // waits for its camera
+        bool triggered = false;  // an operator trigger is capturing it (trigger qr: no deadline)
         int grabs = 0;
         std::string last_error;
     };
     // The outcome of one capture + inspection, made on the pool.
     struct Outcome {
         bool captured = false;
+        bool grabbed = true;         // the outcome of a grab that holds the camera (false: an
+                                     // inspection; the camera was released after its grab)
+        std::error_code code;        // capture failure
         std::string error;           // capture failure
         std::optional<qa::Problem> problem;
         std::optional<qa::Verdict> verdict;
@@ -223,12 +268,14 @@ struct QaFlow::Impl : std::enable_shared_from_this<QaFlow::Impl> {
 
     asio::io_context& io;
     asio::thread_pool& workers;
+    asio::thread_pool& grabbers;  // one thread per camera: a grab waits up to read_timeout_ms
     Journal& journal;
     config::Config cfg;
     QaHooks hooks;
     std::map<std::string, Cam> cams;
     std::map<std::string, Pending> pending;
     bool stopping = false;
+    std::int64_t started_ms = wall_ms();
     std::mt19937_64 rng{std::random_device{}()};
     std::mutex cal_mu;  // guards cal_cache (workers)
     struct CalEntry {
@@ -239,24 +286,18 @@ struct QaFlow::Impl : std::enable_shared_from_this<QaFlow::Impl> {
     std::map<std::string, CalEntry> cal_cache;
     std::mutex prune_mu;
 
-    Impl(asio::io_context& io_, asio::thread_pool& w, Journal& j, const config::Config& c, QaHooks h)
-        : io(io_), workers(w), journal(j), cfg(c), hooks(std::move(h)) {
+    Impl(asio::io_context& io_, asio::thread_pool& w, asio::thread_pool& g, Journal& j, const config::Config& c,
+         QaHooks h)
+        : io(io_), workers(w), grabbers(g), journal(j), cfg(c), hooks(std::move(h)) {
         for (const auto& c2 : cfg.cameras) {
             Cam cam;
             cam.cfg = c2;
-            camera::Settings s;
-            s.name = "camera " + c2.name;
-            s.source = c2.source;
-            s.width = c2.width;
-            s.height = c2.height;
-            s.fourcc = c2.fourcc;
-            s.exposure = c2.exposure;
-            s.open_timeout = std::chrono::milliseconds(c2.open_timeout_ms);
-            s.read_timeout = std::chrono::milliseconds(c2.read_timeout_ms);
+            camera::Settings s = camera_settings(c2);
             // A folder's files from before the start are not this run's garments (the camera is
             // opened at start-up, so every photo taken afterwards counts).
             s.skip_existing = true;
             cam.dev = std::make_shared<camera::Camera>(s);
+            cam.scan_timer = std::make_unique<asio::steady_timer>(io);
             cams.emplace(c2.name, std::move(cam));
         }
     }
@@ -278,13 +319,14 @@ struct QaFlow::Impl : std::enable_shared_from_this<QaFlow::Impl> {
         for (auto& [name, cam] : cams) {
             cam.busy = true;
             auto self = shared_from_this();
-            asio::post(workers, [self, dev = cam.dev, name = name] {
+            asio::post(grabbers, [self, dev = cam.dev, name = name] {
                 auto st = dev->open();
-                asio::post(self->io, [self, name, ok = static_cast<bool>(st), msg = st.message] {
+                asio::post(self->io, [self, name, ok = static_cast<bool>(st), code = st.code, msg = st.message] {
                     auto& c = self->cams.at(name);
                     c.busy = false;
                     if (ok) logger("qa")->info("camera {} open source={}", name, c.cfg.source);
                     else logger("qa")->warn("camera {} cannot be opened yet ({}); it is tried again at each capture", name, msg);
+                    self->camera_result(c, ok, code, msg);
                     self->next_for(c);
                 });
             });
@@ -340,6 +382,16 @@ struct QaFlow::Impl : std::enable_shared_from_this<QaFlow::Impl> {
             arm(ref, std::max<std::int64_t>(0, due - wall_ms()), [self = shared_from_this(), id = row.job_id] {
                 self->capture(id);
             });
+        } else if (cfg.qa.trigger == "qr") {
+            // The ticket must be seen within capture_timeout_s of job.printed (or of this start:
+            // after a restart the garments are looked for again).
+            const auto due = std::max(ref.printed_ms, started_ms) + std::int64_t{cfg.qa.capture_timeout_s} * 1000;
+            arm(ref, std::max<std::int64_t>(0, due - wall_ms()), [self = shared_from_this(), id = row.job_id] {
+                self->ticket_not_seen(id);
+            });
+            logger("qa")->info("QA waits for ticket PL:{}:{} in a frame of camera {} job_id={} device={}", row.job_id,
+                               ref.attempt, ref.camera, row.job_id, ref.device);
+            next_for(cams.at(ref.camera));
         } else {
             logger("qa")->info("QA waits for an operator trigger job_id={} device={} (pressline qa trigger)",
                                row.job_id, ref.device);
@@ -385,10 +437,36 @@ struct QaFlow::Impl : std::enable_shared_from_this<QaFlow::Impl> {
         auto self = shared_from_this();
         const fs::path work = cfg.storage.state_dir / "work" / p.job_id;
         const fs::path evidence = cfg.qa.evidence.dir / p.job_id / std::to_string(p.attempt);
-        asio::post(workers, [self, dev = cam.dev, cal_path = cam.cfg.calibration, work, evidence,
-                             id = p.job_id, cam_name = cam.cfg.name] {
-            Outcome o = self->capture_and_inspect(*dev, cal_path, work, evidence);
-            asio::post(self->io, [self, id, cam_name, o = std::move(o)] { self->done(id, cam_name, o); });
+        // The grab on the camera's own thread (it may wait read_timeout_ms), the inspection on
+        // the worker pool.
+        asio::post(grabbers, [self, dev = cam.dev, cal_path = cam.cfg.calibration, work, evidence,
+                              id = p.job_id, cam_name = cam.cfg.name] {
+            drivers::Outcome<camera::Frame> frame;
+            try {
+                frame = dev->grab();
+            } catch (const std::exception& e) {  // OpenCV, memory
+                frame.code = camera::Errc::io;
+                frame.message = e.what();
+            }
+            if (!frame) {
+                Outcome o;
+                o.code = frame.code;
+                o.error = frame.message.empty() ? frame.code.message() : frame.message;
+                asio::post(self->io, [self, id, cam_name, o = std::move(o)] { self->done(id, cam_name, o); });
+                return;
+            }
+            // The camera is free for the next garment (or a snapshot) while this one is inspected.
+            asio::post(self->io, [self, cam_name] {
+                Cam& c = self->cams.at(cam_name);
+                c.busy = false;
+                self->camera_result(c, true, {}, "");
+                self->next_for(c);
+            });
+            asio::post(self->workers, [self, still = std::move(frame.value), cal_path, work, evidence, id, cam_name] {
+                Outcome o = self->inspect_frame(still, cal_path, work, evidence);
+                o.grabbed = false;  // the camera was released above
+                asio::post(self->io, [self, id, cam_name, o = std::move(o)] { self->done(id, cam_name, o); });
+            });
         });
     }
 
@@ -429,16 +507,12 @@ struct QaFlow::Impl : std::enable_shared_from_this<QaFlow::Impl> {
         return std::get<qa::Calibration>(cal);
     }
 
-    Outcome capture_and_inspect(camera::Camera& dev, const fs::path& cal_path, const fs::path& work,
-                                const fs::path& evidence) {
+    // Worker pool: the inspection of one still (and its evidence).
+    Outcome inspect_frame(const camera::Frame& still, const fs::path& cal_path, const fs::path& work,
+                          const fs::path& evidence) {
         Outcome o;
-        auto frame = dev.grab();
-        if (!frame) {
-            o.error = frame.message.empty() ? frame.code.message() : frame.message;
-            return o;
-        }
         o.captured = true;
-        o.origin = frame.value.origin;
+        o.origin = still.origin;
         try {
             std::error_code ec;
             fs::remove_all(evidence, ec);  // a capture again after a restart replaces it
@@ -451,13 +525,13 @@ struct QaFlow::Impl : std::enable_shared_from_this<QaFlow::Impl> {
             // The capture is inspected as saved (capture.jpg, through load_case like `pressline qa
             // inspect`), so that case.json re-runs exactly this inspection. A JPEG file from a
             // folder camera is kept as it is; anything else is encoded once (quality 95).
-            const fs::path origin = frame.value.origin;
+            const fs::path origin = still.origin;
             std::string ext = origin.extension().string();
             std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
             std::error_code cec;
             if (!((ext == ".jpg" || ext == ".jpeg") && fs::is_regular_file(origin, cec) &&
                   fs::copy_file(origin, evidence / "capture.jpg", fs::copy_options::overwrite_existing, cec))) {
-                if (!cv::imwrite((evidence / "capture.jpg").string(), frame.value.bgr, {cv::IMWRITE_JPEG_QUALITY, 95})) {
+                if (!cv::imwrite((evidence / "capture.jpg").string(), still.bgr, {cv::IMWRITE_JPEG_QUALITY, 95})) {
                     o.problem = qa::Problem{"inspect_failed", "capture", "cannot write " + (evidence / "capture.jpg").string()};
                     return o;
                 }
@@ -474,7 +548,7 @@ struct QaFlow::Impl : std::enable_shared_from_this<QaFlow::Impl> {
             json cal_json;
             std::string problem;
             auto cal = calibration(cal_path, cal_json, problem);
-            const auto& t = cfg.qa.tolerances;
+            const qa::Tolerances tol = inspector_tolerances(cfg.qa.tolerances);
             // QA's own copy of the reference (4 px/mm) when render wrote one: the full one is
             // ~11 MP at 300 dpi and costs ~0.2 s to decode and shrink for every photo.
             const json qa_ref = ref.value("qa_reference", json::object());
@@ -487,32 +561,19 @@ struct QaFlow::Impl : std::enable_shared_from_this<QaFlow::Impl> {
                            {"garment_srgb_nominal", srgb},
                            {"calibration", cal_json.is_null() ? json(cal_path.string()) : cal_json},
                            {"calibration_file", cal_path.string()},
-                           {"tolerances",
-                            {{"offset_mm", t.offset_mm}, {"rotation_deg", t.rotation_deg}, {"scale_pct", t.scale_pct},
-                             {"mean_de00", t.mean_de00}, {"local_de00", t.local_de00},
-                             {"local_min_area_mm2", t.local_min_area_mm2}, {"margin_mm", t.margin_mm},
-                             {"blank_de00", t.blank_de00}, {"low_confidence", t.low_confidence}}}};
+                           {"tolerances", qa::to_json(tol)}};
             std::ofstream(evidence / "case.json") << case_json.dump(2) << "\n";
             if (!cal) {
                 o.problem = qa::Problem{"bad_calibration", "calibration", problem};
                 return o;
             }
-            auto loaded = qa::load_case(case_json, evidence);
+            // The calibration as cached (its flat field decoded once), not re-read from case.json.
+            auto loaded = qa::load_case(case_json, evidence, *cal);
             if (auto* pr = std::get_if<qa::Problem>(&loaded)) {
                 o.problem = *pr;
                 return o;
             }
             qa::Case& c = std::get<qa::Case>(loaded);
-            qa::Tolerances tol;
-            tol.offset_mm = t.offset_mm;
-            tol.rotation_deg = t.rotation_deg;
-            tol.scale_pct = t.scale_pct;
-            tol.mean_de00 = t.mean_de00;
-            tol.local_de00 = t.local_de00;
-            tol.local_min_area_mm2 = t.local_min_area_mm2;
-            tol.margin_mm = t.margin_mm;
-            tol.blank_de00 = t.blank_de00;
-            tol.low_confidence = t.low_confidence;
             qa::Evidence ev;
             const auto t0 = std::chrono::steady_clock::now();
             auto res = qa::inspect(c, tol, &ev);
@@ -547,8 +608,12 @@ struct QaFlow::Impl : std::enable_shared_from_this<QaFlow::Impl> {
 
     // io thread: a capture + inspection finished.
     // The next job waiting for this camera, if any.
+    // Snapshots first (quick), then the jobs in turn; with trigger qr, a scan for tickets next.
     void next_for(Cam& cam) {
-        while (!cam.busy && !cam.waiting.empty() && !stopping) {
+        if (cam.busy || stopping) return;
+        if (!cam.snaps.empty()) return take_snapshot(cam);
+        if (!cam.held_for.empty()) return;
+        while (!cam.waiting.empty()) {
             const std::string id = cam.waiting.front();
             cam.waiting.erase(cam.waiting.begin());
             auto it = pending.find(id);
@@ -557,11 +622,333 @@ struct QaFlow::Impl : std::enable_shared_from_this<QaFlow::Impl> {
             run(cam, it->second);
             return;
         }
+        if (cfg.qa.trigger == "qr") arm_scan(cam);
+    }
+
+    // ---- trigger qr ------------------------------------------------------------------------------
+    // Whether a job waits for its ticket to be seen by this camera.
+    bool awaits_ticket(const Cam& cam) const {
+        for (const auto& [id, p] : pending)
+            if (p.camera == cam.cfg.name && !p.running && !p.queued) return true;
+        return false;
+    }
+
+    void arm_scan(Cam& cam) {
+        if (cam.scan_armed || !awaits_ticket(cam)) return;
+        cam.scan_armed = true;
+        // A camera that fails is tried less often: 2, 4, 8, then every 10 s.
+        int interval = cfg.qa.qr_scan_interval_ms;
+        if (cam.scan_failures > 0)
+            interval = std::min(10'000, std::max(interval, 2000) << std::min(cam.scan_failures - 1, 3));
+        cam.scan_timer->expires_after(std::chrono::milliseconds(interval));
+        cam.scan_timer->async_wait([self = shared_from_this(), name = cam.cfg.name](const boost::system::error_code& ec) {
+            Cam& c = self->cams.at(name);
+            c.scan_armed = false;
+            if (!ec) self->scan(c);
+        });
+    }
+
+    // One frame, searched for ticket codes on the pool.
+    void scan(Cam& cam) {
+        if (cam.busy || stopping || !cam.held_for.empty() || !awaits_ticket(cam)) return;
+        cam.busy = true;
+        asio::post(grabbers, [self = shared_from_this(), dev = cam.dev, name = cam.cfg.name] {
+            Scan s;
+            try {
+                auto f = dev->grab();
+                s.ok = static_cast<bool>(f);
+                s.code = f.code;
+                s.error = f.message.empty() ? f.code.message() : f.message;
+                if (f) {
+                    auto frame = std::make_shared<camera::Frame>(std::move(f.value));
+                    s.codes = qa::find_ticket_codes(frame->bgr);
+                    s.frame = std::move(frame);
+                }
+            } catch (const std::exception& e) {  // OpenCV
+                s.ok = false;
+                s.code = camera::Errc::io;
+                s.error = e.what();
+            }
+            asio::post(self->io, [self, name, s = std::move(s)] { self->scanned(name, s); });
+        });
+    }
+
+    void scanned(const std::string& name, const Scan& s) {
+        Cam& cam = cams.at(name);
+        cam.busy = false;
+        cam.scan_failures = s.ok ? 0 : cam.scan_failures + 1;
+        camera_result(cam, s.ok, s.code, s.error);
+        if (stopping) return;
+        const auto now = wall_ms();
+        constexpr std::int64_t kStillInView = 60'000;   // the same garment under the camera
+        constexpr std::int64_t kReportAgain = 300'000;  // an unmatched ticket is reported this often
+        for (const auto& code : s.codes) {
+            const std::string text = fmt::format("PL:{}:{}", code.job_id, code.attempt);
+            auto it = pending.find(code.job_id);
+            if (it != pending.end() && it->second.camera == name && it->second.attempt == code.attempt) {
+                Pending& p = it->second;
+                if (p.running) continue;
+                if (p.queued) {
+                    std::erase(cam.waiting, p.job_id);
+                    p.queued = false;
+                }
+                cam.used[text] = now;
+                logger("qa")->info("ticket {} seen by camera {}: inspecting job_id={} attempt={}", text, name, p.job_id,
+                                   p.attempt);
+                inspect_scanned(cam, p, s.frame);
+                continue;
+            }
+            if (auto u = cam.used.find(text); u != cam.used.end() && now - u->second < kStillInView) {
+                u->second = now;  // still there: the window slides while the garment stays in view
+                continue;
+            }
+            if (auto r = cam.reported.find(text); r != cam.reported.end() && now - r->second < kReportAgain) continue;
+            cam.reported[text] = now;
+            report_unmatched(cam, code, text, s.frame);
+        }
+        for (auto* m : {&cam.used, &cam.reported})
+            std::erase_if(*m, [&](const auto& kv) { return now - kv.second > kReportAgain; });
+        next_for(cam);
+    }
+
+    // The scanned frame is the job's still: inspect it (the camera goes on scanning).
+    void inspect_scanned(Cam& cam, Pending& p, const std::shared_ptr<const camera::Frame>& frame) {
+        p.timer->cancel();
+        p.running = true;
+        p.capture_started_ms = wall_ms();
+        ++p.grabs;
+        commit("qa capturing", p.job_id, [&](Tx& tx) {
+            auto r = tx.qa(p.job_id, p.attempt);
+            if (!r || r->state != "pending") return;
+            r->state = "capturing";
+            tx.put_qa(*r);
+        });
+        const fs::path work = cfg.storage.state_dir / "work" / p.job_id;
+        const fs::path evidence = cfg.qa.evidence.dir / p.job_id / std::to_string(p.attempt);
+        asio::post(workers, [self = shared_from_this(), frame, cal_path = cam.cfg.calibration, work, evidence,
+                             id = p.job_id, cam_name = cam.cfg.name] {
+            Outcome o = self->inspect_frame(*frame, cal_path, work, evidence);
+            o.grabbed = false;
+            asio::post(self->io, [self, id, cam_name, o = std::move(o)] { self->done(id, cam_name, o); });
+        });
+    }
+
+    // A ticket code that names no job inspecting on this camera: reported with the frame, never
+    // used (qa.unmatched).
+    void report_unmatched(Cam& cam, const qa::TicketCode& code, const std::string& text,
+                          const std::shared_ptr<const camera::Frame>& frame) {
+        json d{{"camera", cam.cfg.name}, {"code", text}, {"job_id", code.job_id}, {"attempt", code.attempt}};
+        std::string reason, message;
+        auto it = pending.find(code.job_id);
+        auto job = journal.job(code.job_id);
+        if (!job) {
+            reason = "unknown_job";
+            message = fmt::format("camera {} sees ticket {}, but there is no job {} at this station", cam.cfg.name, text,
+                                  code.job_id);
+        } else {
+            d["job_state"] = std::string(to_string(job->state));
+            d["job_attempt"] = job->attempt;
+            if (it != pending.end() && it->second.camera != cam.cfg.name) {
+                reason = "other_camera";
+                d["job_camera"] = it->second.camera;
+                message = fmt::format("camera {} sees ticket {}, but job {} was printed on {}, which camera {} watches",
+                                      cam.cfg.name, text, code.job_id, it->second.device, it->second.camera);
+            } else if (job->state == JobState::inspecting && job->attempt != code.attempt) {
+                reason = "other_attempt";
+                message = fmt::format("camera {} sees ticket {} of attempt {}, but job {} is inspecting attempt {}",
+                                      cam.cfg.name, text, code.attempt, code.job_id, job->attempt);
+            } else {
+                reason = "not_inspecting";
+                message = fmt::format("camera {} sees ticket {}, but job {} is {} (attempt {}), not waiting for its photo",
+                                      cam.cfg.name, text, code.job_id, to_string(job->state), job->attempt);
+            }
+        }
+        d["reason"] = reason;
+        d["message"] = message;
+        logger("qa")->warn("unmatched ticket camera={} code={} reason={}: {}", cam.cfg.name, text, reason, message);
+        // The frame is kept for a person to look at, then the event names it.
+        const fs::path file = cfg.qa.evidence.dir / "_unmatched" / cam.cfg.name /
+                              fmt::format("{}-{}-{}.jpg", frame->captured_ms, code.job_id, code.attempt);
+        asio::post(workers, [self = shared_from_this(), frame, file, d]() mutable {
+            std::error_code ec;
+            fs::create_directories(file.parent_path(), ec);
+            try {
+                if (!ec && cv::imwrite(file.string(), frame->bgr, {cv::IMWRITE_JPEG_QUALITY, 90})) d["frame"] = file.string();
+            } catch (const std::exception& e) {
+                logger("qa")->warn("cannot keep the unmatched frame {}: {}", file.string(), e.what());
+            }
+            asio::post(self->io, [self, d] {
+                self->commit("qa.unmatched", d.value("job_id", ""),
+                             [&](Tx& tx) { tx.append({"qa.unmatched", std::nullopt, d}); });
+            });
+        });
+    }
+
+    // trigger qr: no frame showed the job's ticket within capture_timeout_s of job.printed.
+    void ticket_not_seen(const std::string& job_id) {
+        auto it = pending.find(job_id);
+        if (stopping || it == pending.end()) return;
+        Pending& p = it->second;
+        if (p.running || p.queued || p.triggered) return;  // an operator trigger is capturing it
+        const Cam& cam = cams.at(p.camera);
+        Outcome o;
+        o.error = fmt::format("ticket PL:{}:{} not seen by camera {} (state {}{})", p.job_id, p.attempt, p.camera,
+                              cam.state, cam.state == "idle" || cam.last_error.empty() ? "" : ": " + cam.last_error);
+        logger("qa")->warn("no capture job_id={} camera={}: {}", job_id, p.camera, o.error);
+        decide_auto(p, o);
+    }
+
+    // ---- camera state and snapshots ------------------------------------------------------------
+    // device.state of a camera (kind camera) when its state or reasons change. Like printers,
+    // the first state seen is an event only when it is not idle.
+    void camera_state(Cam& cam, const std::string& state, std::vector<std::string> reasons, const std::string& message) {
+        if (cam.state == state && cam.reasons == reasons) return;
+        const bool first = cam.state == "unknown";
+        cam.state = state;
+        cam.reasons = reasons;
+        json d{{"device", cam.cfg.name}, {"kind", "camera"}, {"state", state}, {"reasons", reasons}};
+        if (!message.empty()) d["message"] = message;
+        if (!(first && state == "idle")) {
+            logger("qa")->info("camera {} state={} reasons=[{}]", cam.cfg.name, state, fmt::join(reasons, ","));
+            commit("device.state", cam.cfg.name, [&](Tx& tx) { tx.append({"device.state", std::nullopt, d}); });
+        }
+        if (hooks.device_status) {
+            d["time"] = format_time(std::chrono::system_clock::now());
+            hooks.device_status(cam.cfg.name, d.dump());
+        }
+    }
+
+    // The state a grab or open outcome says. A folder or sequence with no new image is no fault
+    // (nothing was photographed yet).
+    void camera_result(Cam& cam, bool ok, std::error_code code, const std::string& message) {
+        using camera::Errc;
+        if (ok) return camera_state(cam, "idle", {}, "");
+        cam.last_error = message;
+        if (code == Errc::absent) return camera_state(cam, "offline", {"offline"}, message);
+        if (code == Errc::busy) return camera_state(cam, "error", {"camera-busy"}, message);
+        if (code == Errc::timeout) {
+            const auto& src = cam.cfg.source;
+            if (src.rfind("folder:", 0) == 0 || src.rfind("sequence:", 0) == 0) return;
+            return camera_state(cam, "unresponsive", {"unresponsive"}, message);
+        }
+        if (code == Errc::bad_frame) return camera_state(cam, "error", {"bad-frame"}, message);
+        camera_state(cam, "error", {"camera-error"}, message);
+    }
+
+    void snapshot(const std::string& name, std::function<void(json)> done) {
+        std::vector<std::string> names;
+        std::vector<std::string> all;
+        for (const auto& [n, c] : cams) all.push_back(n);
+        if (name.empty()) names = all;
+        else if (cams.count(name)) names.push_back(name);
+        if (names.empty() || stopping) {
+            const std::string message =
+                stopping ? "the agent is stopping"
+                : all.empty() ? "no camera is configured at this station (config cameras:)"
+                              : fmt::format("no camera {} at this station (cameras: {})", name, fmt::join(all, ", "));
+            done({{"status", "error"}, {"reason", stopping ? "camera_unavailable" : "unknown_camera"}, {"message", message}});
+            return;
+        }
+        // Every camera answers once; the last answer completes the result.
+        struct Gather {
+            std::size_t remaining;
+            json snapshots = json::array();
+            std::function<void(json)> done;
+        };
+        auto g = std::make_shared<Gather>(Gather{names.size(), json::array(), std::move(done)});
+        auto answer = [g](const json& one) {
+            g->snapshots.push_back(one);
+            if (--g->remaining) return;
+            int taken = 0;
+            for (const auto& s : g->snapshots) taken += s.contains("path") ? 1 : 0;
+            json r{{"snapshots", g->snapshots}};
+            if (taken) {
+                r["status"] = "ok";
+                r["message"] = fmt::format("{} of {} camera(s) took a picture", taken, g->snapshots.size());
+            } else {
+                r["status"] = "error";
+                r["reason"] = "camera_unavailable";
+                r["message"] = g->snapshots.size() == 1 ? g->snapshots[0].value("error", "no picture")
+                                                        : "no camera took a picture (see snapshots)";
+            }
+            g->done(r);
+        };
+        for (const auto& n : names) {
+            Cam& cam = cams.at(n);
+            // A folder's (or sequence's) next image is a garment's photo: a snapshot would take
+            // it from the job that waits for it.
+            const bool files = cam.cfg.source.rfind("folder:", 0) == 0 || cam.cfg.source.rfind("sequence:", 0) == 0;
+            const auto waiting =
+                std::find_if(pending.begin(), pending.end(), [&](const auto& kv) { return kv.second.camera == n; });
+            if (files && waiting != pending.end()) {
+                answer({{"camera", n},
+                        {"error", fmt::format("camera {} reads image files and its next image is the photo of job {}: "
+                                              "try again when no job waits on it",
+                                              n, waiting->first)}});
+                continue;
+            }
+            cam.snaps.push_back(answer);
+            next_for(cam);
+        }
+    }
+
+    // Answers the snapshots still waiting (the agent stops).
+    void abandon_snapshots() {
+        for (auto& [n, cam] : cams) {
+            auto waiters = std::move(cam.snaps);
+            cam.snaps.clear();
+            for (const auto& w : waiters) w({{"camera", n}, {"error", "the agent is stopping"}});
+        }
+    }
+
+    void take_snapshot(Cam& cam) {
+        cam.busy = true;
+        auto waiters = std::move(cam.snaps);
+        cam.snaps.clear();
+        const fs::path dir = cfg.qa.evidence.dir / "_snapshots" / cam.cfg.name;
+        asio::post(grabbers, [self = shared_from_this(), dev = cam.dev, name = cam.cfg.name, dir,
+                             waiters = std::move(waiters)]() mutable {
+            json one{{"camera", name}};
+            drivers::Outcome<camera::Frame> f;
+            try {
+                f = dev->grab();
+                if (f) {
+                    std::error_code ec;
+                    fs::create_directories(dir, ec);
+                    const fs::path file = dir / fmt::format("{}.jpg", f.value.captured_ms);
+                    if (!ec && cv::imwrite(file.string(), f.value.bgr, {cv::IMWRITE_JPEG_QUALITY, 95})) {
+                        one["path"] = file.string();
+                        one["width"] = f.value.bgr.cols;
+                        one["height"] = f.value.bgr.rows;
+                        one["captured_at"] = format_time(
+                            std::chrono::system_clock::time_point(std::chrono::milliseconds(f.value.captured_ms)));
+                    } else {
+                        one["error"] = "cannot write " + file.string() + (ec ? ": " + ec.message() : "");
+                    }
+                }
+            } catch (const std::exception& e) {  // OpenCV, memory
+                if (f) one["error"] = std::string("cannot write the picture: ") + e.what();
+                else f.code = camera::Errc::io, f.message = e.what();
+            }
+            const std::string error = f.message.empty() ? f.code.message() : f.message;
+            if (!f) one["error"] = error;
+            asio::post(self->io, [self, name, ok = static_cast<bool>(f), code = f.code, error, one,
+                                  waiters = std::move(waiters)] {
+                Cam& c = self->cams.at(name);
+                c.busy = false;
+                self->camera_result(c, ok, code, error);
+                for (const auto& w : waiters) w(one);
+                self->next_for(c);
+            });
+        });
     }
 
     void done(const std::string& job_id, const std::string& cam_name, const Outcome& o) {
         Cam& cam = cams.at(cam_name);
-        cam.busy = false;
+        if (o.grabbed) {
+            cam.busy = false;
+            camera_result(cam, o.captured, o.code, o.error);
+        }
         auto next = [this, &cam] { next_for(cam); };
         auto it = pending.find(job_id);
         if (stopping || it == pending.end()) return next();
@@ -575,20 +962,25 @@ struct QaFlow::Impl : std::enable_shared_from_this<QaFlow::Impl> {
                 if (p.grabs == 1 || p.grabs % 10 == 0)
                     log->warn("no capture yet job_id={} camera={} tries={}: {}; trying again", job_id, cam_name, p.grabs, o.error);
                 // The camera stays with this job: garments reach an inline camera in the order
-                // they were printed, so the next photo is this one's (never another job's).
-                cam.busy = true;
+                // they were printed, so the next photo is this one's (never another job's). A
+                // snapshot may use it between the tries.
+                cam.held_for = job_id;
                 p.running = true;
                 arm(p, 200, [self = shared_from_this(), job_id, cam_name] {
                     auto pit = self->pending.find(job_id);
                     Cam& c = self->cams.at(cam_name);
-                    if (self->stopping || pit == self->pending.end()) {
-                        c.busy = false;
-                        return self->next_for(c);
+                    c.held_for.clear();
+                    if (self->stopping || pit == self->pending.end()) return self->next_for(c);
+                    Pending& q = pit->second;
+                    q.running = false;
+                    if (c.busy) {  // a snapshot: this job is next
+                        q.queued = true;
+                        c.waiting.insert(c.waiting.begin(), job_id);
+                        return;
                     }
-                    pit->second.running = false;
-                    self->run(c, pit->second);
+                    self->run(c, q);
                 });
-                return;
+                return next();
             } else {
                 log->warn("no capture job_id={} camera={} after {} s ({} tries): {}", job_id, cam_name,
                           elapsed / 1000, p.grabs, o.error);
@@ -706,13 +1098,23 @@ struct QaFlow::Impl : std::enable_shared_from_this<QaFlow::Impl> {
             summary = "failed " + r.reason;
         });
         if (!committed) {
-            // Try again later: the outcome is not recorded, nothing happened.
-            arm(p, 5000, [self = shared_from_this(), job_id] { self->capture(job_id); });
+            // Not recorded, nothing happened: record the same outcome later (never a new,
+            // unchecked photo in its place).
+            p.running = true;  // nothing else starts for it meanwhile
+            arm(p, 5000, [self = shared_from_this(), job_id, o] {
+                auto it = self->pending.find(job_id);
+                if (self->stopping || it == self->pending.end()) return;
+                it->second.running = false;
+                self->decide_auto(it->second, o);
+            });
             return;
         }
         log->info("QA job_id={} attempt={} device={} camera={}: {}", job_id, p.attempt, p.device, p.camera,
                   summary.empty() ? "nothing to do (the job moved on)" : summary);
         pending.erase(job_id);
+        // No garment waits for QA: the inspector's scratch memory goes back (an idle agent stays
+        // small); a busy station keeps it between garments.
+        if (pending.empty()) asio::post(workers, [] { qa::release_scratch_memory(); });
         prune_evidence();
         if (pause) {
             log->warn("printer {} paused after {} consecutive QA failures (qa-failures); resume_device resumes it",
@@ -733,17 +1135,28 @@ struct QaFlow::Impl : std::enable_shared_from_this<QaFlow::Impl> {
             const fs::path root = self->cfg.qa.evidence.dir;
             std::error_code ec;
             if (root.empty() || !fs::is_directory(root, ec)) return;
-            struct Item { fs::file_time_type t; fs::path p; std::uintmax_t bytes; };
+            // Items: an inspection's folder {job}/{attempt}, or one picture of _snapshots/{camera}/
+            // or _unmatched/{camera}/.
+            struct Item { fs::file_time_type t; fs::path p; std::uintmax_t bytes; bool inspection; };
             std::vector<Item> items;
             std::uintmax_t total = 0;
             for (const auto& job : fs::directory_iterator(root, ec)) {
                 if (!job.is_directory(ec)) continue;
+                const bool pictures = job.path().filename().string().starts_with("_");
                 for (const auto& att : fs::directory_iterator(job.path(), ec)) {
                     if (!att.is_directory(ec)) continue;
+                    if (pictures) {
+                        for (const auto& f : fs::directory_iterator(att.path(), ec))
+                            if (f.is_regular_file(ec)) {
+                                items.push_back({f.last_write_time(ec), f.path(), f.file_size(ec), false});
+                                total += items.back().bytes;
+                            }
+                        continue;
+                    }
                     std::uintmax_t bytes = 0;
                     for (const auto& f : fs::directory_iterator(att.path(), ec))
                         if (f.is_regular_file(ec)) bytes += f.file_size(ec);
-                    items.push_back({fs::last_write_time(att.path(), ec), att.path(), bytes});
+                    items.push_back({fs::last_write_time(att.path(), ec), att.path(), bytes, true});
                     total += bytes;
                 }
             }
@@ -753,7 +1166,9 @@ struct QaFlow::Impl : std::enable_shared_from_this<QaFlow::Impl> {
             const std::uintmax_t max_total = static_cast<std::uintmax_t>(self->cfg.qa.evidence.max_total_mb) * 1024 * 1024;
             int removed = 0;
             // The newest inspection is always kept (its events point at it).
-            if (!items.empty()) items.pop_back();
+            if (auto newest = std::find_if(items.rbegin(), items.rend(), [](const Item& i) { return i.inspection; });
+                newest != items.rend())
+                items.erase(std::next(newest).base());
             for (const auto& it : items) {
                 if (now - it.t <= max_age && total <= max_total) break;
                 fs::remove_all(it.p, ec);
@@ -795,6 +1210,7 @@ struct QaFlow::Impl : std::enable_shared_from_this<QaFlow::Impl> {
             return r;
         }
         found->timer->cancel();
+        found->triggered = true;        // a ticket deadline already due does not fail it now
         found->capture_started_ms = 0;  // the timeout counts from the trigger
         const std::string id = found->job_id;
         asio::post(io, [self = shared_from_this(), id] { self->capture(id); });
@@ -806,9 +1222,14 @@ struct QaFlow::Impl : std::enable_shared_from_this<QaFlow::Impl> {
 
 QaFlow::QaFlow(asio::io_context& io, asio::thread_pool& workers, Journal& journal, const config::Config& cfg,
                QaHooks hooks)
-    : impl_(std::make_shared<Impl>(io, workers, journal, cfg, std::move(hooks))) {}
+    : grabbers_(std::make_unique<asio::thread_pool>(std::max<std::size_t>(1, cfg.cameras.size()))),
+      impl_(std::make_shared<Impl>(io, workers, *grabbers_, journal, cfg, std::move(hooks))) {}
 
-QaFlow::~QaFlow() { stop(); }
+QaFlow::~QaFlow() {
+    stop();
+    grabbers_->stop();  // grabs not started are dropped; one under way ends within read_timeout_ms
+    grabbers_->join();
+}
 
 void QaFlow::start() { impl_->start(); }
 
@@ -816,6 +1237,13 @@ void QaFlow::stop() {
     impl_->stopping = true;
     for (auto& [id, p] : impl_->pending)
         if (p.timer) p.timer->cancel();
+    for (auto& [name, c] : impl_->cams)
+        if (c.scan_timer) c.scan_timer->cancel();
+    impl_->abandon_snapshots();
+}
+
+void QaFlow::snapshot(const std::string& camera, std::function<void(json)> done) {
+    impl_->snapshot(camera, std::move(done));
 }
 
 void QaFlow::printed(const std::string& job_id) {

@@ -116,7 +116,7 @@ const std::vector<SectionSchema>& schema() {
         {"labels", {"ticket_printer", "shipping_printers", "ticket_width_mm", "ticket_height_mm", "retry_s", "ship_from"}},
         {"cameras", {}},          // a list of cameras (kCameraKeys)
         {"qa",
-         {"enabled", "trigger", "delay_s", "capture_timeout_s", "reprint_limit", "spot_check_share",
+         {"enabled", "trigger", "delay_s", "qr_scan_interval_ms", "capture_timeout_s", "reprint_limit", "spot_check_share",
           "pause_after_consecutive_failures", "tolerances", "evidence"}},
     };
     return s;
@@ -1407,8 +1407,9 @@ void Loader::load_cameras(const Section& top, Config& cfg) {
 void Loader::load_qa(const Section& s, Config& cfg) {
     Qa& out = cfg.qa;
     if (auto v = read_bool(s, "enabled")) out.enabled = *v;
-    read_choice(s, "trigger", {"delay", "operator"}, out.trigger);
+    read_choice(s, "trigger", {"delay", "operator", "qr"}, out.trigger);
     if (auto v = read_int(s, "delay_s", 0, 3600)) out.delay_s = static_cast<int>(*v);
+    if (auto v = read_int(s, "qr_scan_interval_ms", 50, 60'000)) out.qr_scan_interval_ms = static_cast<int>(*v);
     if (auto v = read_int(s, "capture_timeout_s", 1, 86'400)) out.capture_timeout_s = static_cast<int>(*v);
     if (auto v = read_int(s, "reprint_limit", 0, 100)) out.reprint_limit = static_cast<int>(*v);
     if (auto v = read_double(s, "spot_check_share", 0, 1)) out.spot_check_share = *v;

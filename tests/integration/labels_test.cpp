@@ -24,11 +24,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_text(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), {});
-}
-
 std::string sha256_of(const fs::path& p) { return sha256_hex(p); }
 
 // The simulated ZPL printer (tools/sim/pressline-zpl-printer), steered through its control dir.
@@ -46,7 +41,7 @@ public:
         o.stdout_path = o.stderr_path = dir_ / "sim.log";
         proc_ = Process::spawn(o);
         for (int i = 0; i < 500 && !fs::exists(dir_ / "port"); ++i) std::this_thread::sleep_for(10ms);
-        port_ = std::stoi(read_text(dir_ / "port"));
+        port_ = std::stoi(read_file(dir_ / "port"));
     }
     int port() const { return port_; }
     void set_state(const std::string& s) {
@@ -64,7 +59,7 @@ public:
             if (e.path().extension() == ".zpl") files.push_back(e.path());
         std::sort(files.begin(), files.end());
         std::vector<std::string> out;
-        for (const auto& f : files) out.push_back(read_text(f));
+        for (const auto& f : files) out.push_back(read_file(f));
         return out;
     }
     std::size_t count_containing(const std::string& needle) const {
@@ -72,7 +67,7 @@ public:
         for (const auto& z : printed()) n += z.find(needle) != std::string::npos;
         return n;
     }
-    std::string log() const { return read_text(dir_ / "sim.log"); }
+    std::string log() const { return read_file(dir_ / "sim.log"); }
 
 private:
     fs::path dir_;

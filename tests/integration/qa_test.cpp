@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <opencv2/objdetect.hpp>
 
 #include <fstream>
 #include <thread>
@@ -16,17 +17,13 @@
 #include "pressline/testing/cups.hpp"
 #include "pressline/testing/fixture.hpp"
 #include "pressline/testing/process.hpp"
+#include "pressline/testing/util.hpp"
 
 using namespace pressline::testing;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string read_text(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), {});
-}
 
 // The camera: platen mm -> image px of a 4000 x 3000 photo (~5.6 px/mm, a slight tilt and
 // perspective).
@@ -102,9 +99,10 @@ protected:
     // A synthetic photo of the printed job: the platen in the garment colour and the reference
     // (its straight alpha = ink) warped onto it by kH. `erase`: a large area of the artwork
     // missing (no ink: the garment shows).
-    void photograph(const std::string& job_id, bool erase, const std::string& name) {
+    // `ticket`: the text of a job ticket's QR code lying beside the platen (empty: none).
+    void photograph(const std::string& job_id, bool erase, const std::string& name, const std::string& ticket = "") {
         const fs::path work = state_dir() / "work" / job_id;
-        const json ref = json::parse(read_text(work / "reference.json"));
+        const json ref = json::parse(read_file(work / "reference.json"));
         cv::Mat bgra = cv::imread((work / "reference.png").string(), cv::IMREAD_UNCHANGED);
         ASSERT_EQ(bgra.type(), CV_8UC4);
         const double ref_ppm = ref["px_per_mm"].get<double>();
@@ -139,6 +137,25 @@ protected:
             const double al = s[3] / 255.0;
             for (int c = 0; c < 3; ++c) d[c] = cv::saturate_cast<uchar>(s[c] * al + d[c] * (1 - al));
         });
+        if (!ticket.empty()) add_ticket(photo, ticket);
+        write_photo(photo, name);
+    }
+
+    // A ticket (white paper with the QR code, ~60 mm) right of the platen, outside the print.
+    static void add_ticket(cv::Mat& photo, const std::string& text) {
+        cv::Mat qr;
+        cv::QRCodeEncoder::create()->encode(text, qr);
+        ASSERT_FALSE(qr.empty());
+        const int side = 300;
+        cv::rectangle(photo, {3250, 300, side + 80, side + 80}, cv::Scalar(245, 245, 245), cv::FILLED);
+        cv::Mat big;
+        cv::resize(qr, big, {side, side}, 0, 0, cv::INTER_NEAREST);
+        cv::cvtColor(big, big, cv::COLOR_GRAY2BGR);
+        big.copyTo(photo(cv::Rect(3290, 340, side, side)));
+    }
+
+    // Into the camera's folder, atomically (as a camera's upload would).
+    void write_photo(const cv::Mat& photo, const std::string& name) {
         std::vector<uchar> jpeg;
         ASSERT_TRUE(cv::imencode(".jpg", photo, jpeg, {cv::IMWRITE_JPEG_QUALITY, 95}));
         const fs::path tmp = cam_dir_ / (name + ".tmp");  // ignored by the camera until renamed
@@ -449,4 +466,198 @@ TEST_F(Qa, EvidenceIsPrunedOldestFirstBeyondItsTotalSize) {
     }
     EXPECT_TRUE(pruned) << agent().log();
     EXPECT_TRUE(agent().wait_log("evidence pruned")) << agent().log();
+}
+
+// trigger qr: the camera is searched for the job's ticket; a frame with another ticket (a job
+// that does not exist, an old attempt) is reported with the frame and never used; the frame
+// with the job's own ticket is inspected.
+TEST_F(Qa, QrTicketTriggersTheCaptureAndOtherTicketsAreReportedNeverUsed) {
+    start_agent(qa_config("  trigger: qr\n  qr_scan_interval_ms: 100\n"));
+    cloud().publish_job(job("J-qa-qr").dump());
+    ASSERT_TRUE(wait_printed("J-qa-qr", 1)) << cloud().dump();
+    // A frame with no ticket: nothing happens.
+    photograph("J-qa-qr", true, "qr-0");
+    // A ticket of a job this station does not have.
+    photograph("J-qa-qr", true, "qr-1", "PL:J-nobody:1");
+    auto unknown = cloud().wait_event([](const Event& e) { return e.type == "qa.unmatched"; }, 30s);
+    ASSERT_TRUE(unknown) << cloud().dump() << agent().log();
+    const json& d = unknown->json["data"];
+    EXPECT_EQ(d["reason"], "unknown_job") << d.dump();
+    EXPECT_EQ(d["job_id"], "J-nobody");
+    EXPECT_EQ(d["camera"], "cam-1");
+    ASSERT_TRUE(d.contains("frame")) << d.dump();
+    EXPECT_EQ(cv::imread(d["frame"].get<std::string>()).size(), kImage) << d.dump();
+    // The job's ticket of another attempt (an old ticket left on the table).
+    photograph("J-qa-qr", true, "qr-2", "PL:J-qa-qr:2");
+    auto old = cloud().wait_event([](const Event& e) { return e.type == "qa.unmatched" && e.json["data"]["job_id"] == "J-qa-qr"; }, 30s);
+    ASSERT_TRUE(old) << cloud().dump() << agent().log();
+    EXPECT_EQ(old->json["data"]["reason"], "other_attempt") << old->json.dump();
+    EXPECT_EQ(old->json["data"]["job_state"], "inspecting");
+    // Those frames (all with missing ink) were not inspected: no outcome, no evidence.
+    for (const char* t : {"qa.failed", "qa.held", "qa.passed"})
+        EXPECT_TRUE(cloud().events_for("J-qa-qr", t).empty()) << t << cloud().dump();
+    EXPECT_FALSE(fs::exists(state_dir() / "qa" / "J-qa-qr" / "1" / "result.json"));
+    // Its own ticket: inspected, from that very frame.
+    photograph("J-qa-qr", false, "qr-3", "PL:J-qa-qr:1");
+    auto passed = wait_type("qa.passed", "J-qa-qr");
+    ASSERT_TRUE(passed) << cloud().dump() << agent().log();
+    EXPECT_NE(passed->json["data"]["metrics"].value("capture_origin", "").find("qr-3.jpg"), std::string::npos)
+        << passed->json.dump();
+    EXPECT_TRUE(cloud().events_for("J-qa-qr", "qa.failed").empty()) << cloud().dump();
+    // The camera is watched only while a job waits on it: once the job passed, a new ticket
+    // frame is no longer looked at.
+    cloud().settle(1s);
+    const auto before = cloud().events_of("qa.unmatched").size();
+    photograph("J-qa-qr", false, "qr-4", "PL:J-later:1");
+    cloud().settle(2s);
+    EXPECT_EQ(cloud().events_of("qa.unmatched").size(), before) << cloud().dump();
+}
+
+TEST_F(Qa, QrTicketNeverSeenFailsWithNoCapture) {
+    start_agent(qa_config("  trigger: qr\n  qr_scan_interval_ms: 100\n  capture_timeout_s: 3\n"));
+    cloud().publish_job(job("J-qa-noqr").dump());
+    ASSERT_TRUE(wait_printed("J-qa-noqr", 1)) << cloud().dump();
+    photograph("J-qa-noqr", false, "noqr-1");  // a photo, but no ticket in it
+    auto failed = wait_type("qa.failed", "J-qa-noqr", 30s);
+    ASSERT_TRUE(failed) << cloud().dump() << agent().log();
+    EXPECT_EQ(failed->json["data"]["reason"], "no_capture");
+    EXPECT_NE(failed->json["data"].value("message", "").find("PL:J-qa-noqr:1"), std::string::npos) << failed->json.dump();
+    EXPECT_TRUE(wait_type("job.reprint", "J-qa-noqr")) << cloud().dump();
+}
+
+// The snapshot command: answered once the picture is taken, with where it is; an unknown camera
+// and a camera with nothing to give are errors that say so.
+TEST_F(Qa, SnapshotCommandAnswersWithThePicture) {
+    start_agent(qa_config("  trigger: operator\n"));
+    cloud().publish_command(R"({"command_id": "C-snap-1", "type": "snapshot", "camera": "cam-1"})");
+    std::this_thread::sleep_for(200ms);
+    cv::Mat scene(kImage, CV_8UC3, cv::Scalar(40, 90, 160));
+    write_photo(scene, "snap-1");
+    auto r = wait_type("command.result", "C-snap-1", 30s);
+    ASSERT_TRUE(r) << cloud().dump() << agent().log();
+    const json& d = r->json["data"];
+    ASSERT_EQ(d["status"], "ok") << d.dump();
+    ASSERT_EQ(d["snapshots"].size(), 1u) << d.dump();
+    const std::string path = d["snapshots"][0].value("path", "");
+    cv::Mat got = cv::imread(path);
+    ASSERT_EQ(got.size(), kImage) << d.dump();
+    EXPECT_NEAR(cv::mean(got)[2], 160, 3);  // the scene's colour, through JPEG
+    // The same command again: answered again, no second picture.
+    cloud().publish_command(R"({"command_id": "C-snap-1", "type": "snapshot", "camera": "cam-1"})");
+    ASSERT_TRUE(cloud().wait_count([](const Event& e) { return e.type == "command.result" && e.subject == "C-snap-1"; }, 2, 20s));
+    EXPECT_EQ(cloud().events_for("C-snap-1", "command.result").at(1).json["data"].value("repeated", false), true);
+    EXPECT_EQ(std::distance(fs::directory_iterator(fs::path(path).parent_path()), fs::directory_iterator{}), 1)
+        << "one picture for one command";
+    // No such camera.
+    cloud().publish_command(R"({"command_id": "C-snap-2", "type": "snapshot", "camera": "cam-9"})");
+    auto bad = wait_type("command.result", "C-snap-2", 20s);
+    ASSERT_TRUE(bad) << cloud().dump();
+    EXPECT_EQ(bad->json["data"]["reason"], "unknown_camera") << bad->json.dump();
+    EXPECT_NE(bad->json["data"].value("message", "").find("cam-1"), std::string::npos) << bad->json.dump();
+    // Nothing arrives within the camera's read timeout (1 s): camera_unavailable, saying why.
+    cloud().publish_command(R"({"command_id": "C-snap-3", "type": "snapshot"})");
+    auto none = wait_type("command.result", "C-snap-3", 30s);
+    ASSERT_TRUE(none) << cloud().dump();
+    EXPECT_EQ(none->json["data"]["status"], "error") << none->json.dump();
+    EXPECT_EQ(none->json["data"]["reason"], "camera_unavailable") << none->json.dump();
+    // The same from the station: `pressline snapshot`.
+    std::thread later([&] {
+        std::this_thread::sleep_for(500ms);
+        write_photo(scene, "snap-local");
+    });
+    auto res = run_pressline({"snapshot", "--config", agent().config_path().string(), "--camera", "cam-1"});
+    later.join();
+    ASSERT_EQ(res.status.code(), 0) << res.out << res.err;
+    const json out = json::parse(res.out);
+    EXPECT_EQ(cv::imread(out["snapshots"][0].value("path", "")).size(), kImage) << res.out;
+}
+
+// A camera that is not there is reported as a device (device.state, kind camera), and a QA job
+// on its printer fails with no_capture saying why.
+TEST_F(Qa, AbsentCameraIsReportedOffline) {
+    auto cfg = qa_config("  capture_timeout_s: 2\n");
+    const std::string good = "folder:" + cam_dir_.string();
+    cfg.extra_yaml.replace(cfg.extra_yaml.find(good), good.size(), "folder:" + (work().path() / "no-such-dir").string());
+    start_agent(cfg);
+    auto st = cloud().wait_event([](const Event& e) { return e.type == "device.state" && e.json["data"]["device"] == "cam-1"; }, 30s);
+    ASSERT_TRUE(st) << cloud().dump() << agent().log();
+    EXPECT_EQ(st->json["data"]["kind"], "camera");
+    EXPECT_EQ(st->json["data"]["state"], "offline") << st->json.dump();
+    EXPECT_NE(st->json["data"].value("message", "").find("no-such-dir"), std::string::npos) << st->json.dump();
+    cloud().publish_job(job("J-qa-nocam").dump());
+    auto failed = wait_type("qa.failed", "J-qa-nocam", 60s);
+    ASSERT_TRUE(failed) << cloud().dump();
+    EXPECT_EQ(failed->json["data"]["reason"], "no_capture");
+    EXPECT_NE(failed->json["data"].value("message", "").find("no-such-dir"), std::string::npos) << failed->json.dump();
+}
+
+// `pressline calibrate --camera`: the photos are taken by the configured camera, directly when no
+// agent runs and through the running agent's snapshot otherwise; the homography found is the
+// camera's true one.
+TEST_F(Qa, CalibrateTakesThePhotosWithTheConfiguredCamera) {
+    const fs::path target_png = work().path() / "target.png";
+    auto printed = run_pressline({"calibrate", "--print-target", target_png.string(), "--px-per-mm", "4"});
+    ASSERT_EQ(printed.status.code(), 0) << printed.out << printed.err;
+    // The printed target lying on the platen, as the camera (kH) sees it, and a white board.
+    cv::Mat target = cv::imread(target_png.string(), cv::IMREAD_GRAYSCALE);
+    ASSERT_FALSE(target.empty());
+    const double ppm = 4;
+    const cv::Matx33d a(1 / ppm, 0, 0.5 / ppm, 0, 1 / ppm, 0.5 / ppm, 0, 0, 1);
+    cv::Mat seen;
+    cv::warpPerspective(target, seen, cv::Mat(kH * a), kImage, cv::INTER_AREA, cv::BORDER_CONSTANT, cv::Scalar(70));
+    cv::Mat target_photo, white_photo(kImage, CV_8UC3, cv::Scalar(225, 228, 230));
+    cv::cvtColor(seen, target_photo, cv::COLOR_GRAY2BGR);
+    // The agent's config names cam-1 (folder camera) with its calibration file.
+    auto cfg = qa_config("  trigger: operator\n");
+    const std::string timeout = "read_timeout_ms: 1000";
+    cfg.extra_yaml.replace(cfg.extra_yaml.find(timeout), timeout.size(), "read_timeout_ms: 15000");
+    fs::remove(calibration_);
+    auto check_calibration = [&](const std::string& when) {
+        std::ifstream f(calibration_);
+        const json cal = json::parse(f, nullptr, false);
+        ASSERT_TRUE(cal.is_object()) << when;
+        cv::Matx33d h;
+        for (int i = 0; i < 9; ++i) h(i / 3, i % 3) = cal["H_platen_mm_to_image_px"][static_cast<std::size_t>(i)].get<double>();
+        std::vector<cv::Point2d> mm{{0, 0}, {406.4, 0}, {406.4, 508}, {0, 508}, {203, 254}}, want, got;
+        cv::perspectiveTransform(mm, want, cv::Mat(kH));
+        cv::perspectiveTransform(mm, got, cv::Mat(h));
+        for (std::size_t i = 0; i < mm.size(); ++i)
+            EXPECT_LT(cv::norm(want[i] - got[i]), 2.0) << when << ": platen " << mm[i] << " -> " << got[i] << ", truth " << want[i];
+        EXPECT_FALSE(cal["flatfield"].is_null()) << when << ": the white board photo gives a flat field";
+    };
+
+    // The camera takes the target, then the white board, as they appear (an image that was in the
+    // folder before is an old photo, not the calibration's).
+    auto photographer = [&](const std::string& first, const std::string& second) {
+        return std::thread([&, first, second] {
+            std::this_thread::sleep_for(1500ms);
+            write_photo(target_photo, first);
+            std::this_thread::sleep_for(3000ms);
+            write_photo(white_photo, second);
+        });
+    };
+    write_photo(white_photo, "0-old-garment");
+
+    // 1. No agent running: the camera is opened by the command itself.
+    start_agent(cfg);  // writes the config file...
+    ASSERT_TRUE(agent().terminate());  // ...and leaves no agent answering
+    std::thread first = photographer("1-target", "2-white");
+    auto direct = run_pressline({"calibrate", "--config", agent().config_path().string(), "--camera", "cam-1"}, 60s);
+    first.join();
+    ASSERT_EQ(direct.status.code(), 0) << direct.out << direct.err;
+    EXPECT_NE(direct.err.find("no agent answers"), std::string::npos) << direct.err;
+    check_calibration("direct");
+    EXPECT_TRUE(fs::exists(calibration_.parent_path() / "cam-1.target.jpg"));
+
+    // 2. With the agent running (it holds the camera): through its snapshot.
+    fs::remove(calibration_);
+    const auto log_from = agent().log_size();
+    agent().start();
+    ASSERT_TRUE(agent().wait_log("camera cam-1 open", 20s, log_from)) << agent().log();
+    std::thread second = photographer("3-target", "4-white");
+    auto through = run_pressline({"calibrate", "--config", agent().config_path().string(), "--camera", "cam-1"}, 60s);
+    second.join();
+    ASSERT_EQ(through.status.code(), 0) << through.out << through.err << agent().log();
+    EXPECT_EQ(through.err.find("no agent answers"), std::string::npos) << through.err;
+    check_calibration("through the agent");
 }

@@ -1052,6 +1052,10 @@ qa:
     EXPECT_EQ(c.qa.evidence.dir, dir_ / "ev");
     EXPECT_EQ(c.qa.evidence.max_total_mb, 10);
     EXPECT_EQ(c.qa.evidence.max_age_days, 30);
+    EXPECT_EQ(c.qa.qr_scan_interval_ms, 500);
+    const Config q = ok(std::string(kMinimal) + "qa:\n  trigger: qr\n  qr_scan_interval_ms: 250\n");
+    EXPECT_EQ(q.qa.trigger, "qr");
+    EXPECT_EQ(q.qa.qr_scan_interval_ms, 250);
 }
 
 TEST_F(ConfigTest, CameraAndQaMistakesAreNamedByPath) {
@@ -1066,6 +1070,7 @@ qa:
   spot_check_share: 1.5
   tolerances: {ofset_mm: 4, mean_de00: -1}
   evidence: {max_age_days: 0}
+  qr_scan_interval_ms: 10
 )");
     const std::string all = dump(r);
     EXPECT_NE(all.find("cameras[0].name: "), std::string::npos) << all;
@@ -1080,6 +1085,7 @@ qa:
     EXPECT_NE(all.find("qa.tolerances.ofset_mm: unknown key; did you mean 'offset_mm'?"), std::string::npos) << all;
     EXPECT_NE(all.find("qa.tolerances.mean_de00: must be between 0 and 100 (got -1)"), std::string::npos) << all;
     EXPECT_NE(all.find("qa.evidence.max_age_days: must be between 1 and 36500 (got 0)"), std::string::npos) << all;
+    EXPECT_NE(all.find("qa.qr_scan_interval_ms: must be between 50 and 60000 (got 10)"), std::string::npos) << all;
 }
 
 TEST(ShippedConfigTest, DemoLoads) {
@@ -1210,7 +1216,7 @@ TEST(ShippedConfigTest, ReadmeDocumentsEveryKeyOfTheExample) {
             for (const auto& key : section.second) check_key(name, key.first.as<std::string>());
         }
     }
-    EXPECT_EQ(keys.size(), 111u);  // every key of the schema (qa.tolerances and qa.evidence count as one each)
+    EXPECT_EQ(keys.size(), 112u);  // every key of the schema (qa.tolerances and qa.evidence count as one each)
 }
 
 }  // namespace

@@ -7,7 +7,8 @@
 // 64 KiB are refused. Who may connect is decided by the socket's mode and group (the state
 // directory's group; add technicians to it).
 //
-// Threads: served on the io_context; the handler runs there.
+// Threads: served on the io_context; the handler runs there and answers through `reply`, at once
+// or later (a snapshot waits for the camera), from any thread, exactly once.
 #pragma once
 
 #include <filesystem>
@@ -22,7 +23,8 @@ namespace pressline::agent {
 
 class ControlServer {
 public:
-    using Handler = std::function<nlohmann::json(const nlohmann::json& request)>;
+    using Reply = std::function<void(nlohmann::json response)>;
+    using Handler = std::function<void(const nlohmann::json& request, Reply reply)>;
     ControlServer(boost::asio::io_context& io, std::filesystem::path socket_path, Handler handler);
     ~ControlServer();
     ControlServer(const ControlServer&) = delete;

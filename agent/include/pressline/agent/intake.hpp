@@ -15,6 +15,7 @@
 #include <chrono>
 #include <functional>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -45,6 +46,10 @@ struct IntakeHooks {
                                  const std::string& by, const std::string& source, const std::string& note,
                                  const std::string& command_id)>
         qa_decision;
+    // snapshot: takes the pictures (qa.hpp QaFlow::snapshot) and calls `done` once, on any
+    // thread, with the command.result members. The command is answered when the pictures are
+    // taken: its result is recorded then (a crash before that loses the request, never a job).
+    std::function<void(const nlohmann::json& command, std::function<void(nlohmann::json)> done)> snapshot;
 };
 
 class Intake {
@@ -71,11 +76,16 @@ private:
     bool commit(const char* what, const std::string& key, const std::function<void(Tx&)>& fn);
     nlohmann::json execute(Tx& tx, const Command& cmd, const std::string& source = "cloud");
     void after_command(const Command& cmd, const nlohmann::json& result, bool repeated);
+    // The snapshot command (asynchronous: answered once the pictures are taken).
+    void start_snapshot(const Command& cmd);
 
     Journal& journal_;
-    std::mutex limits_mu_;
+    ParseLimits current_limits() const;  // a copy, under limits_mu_
+    mutable std::mutex limits_mu_;
     ParseLimits limits_;
     IntakeHooks hooks_;
+    std::mutex snapshots_mu_;
+    std::set<std::string> snapshots_in_flight_;  // command ids of snapshots being taken
     std::atomic<bool> blocked_{false};
     std::chrono::steady_clock::time_point last_report_{};  // paho thread only
 };

@@ -189,7 +189,7 @@ struct QaTolerances {
     double local_de00 = 10.0;
     double local_min_area_mm2 = 9.0;
     double margin_mm = 20.0;
-    double blank_de00 = 12.0;
+    double blank_de00 = 10.0;
     double low_confidence = 0.15;
 };
 
@@ -202,8 +202,9 @@ struct QaEvidence {
 // The visual QA flow (config/README.md "qa").
 struct Qa {
     bool enabled = true;                      // qa.enabled: false = no QA at this station
-    std::string trigger = "delay";            // qa.trigger: delay | operator
+    std::string trigger = "delay";            // qa.trigger: delay | operator | qr
     int delay_s = 5;                          // qa.delay_s: capture this long after job.printed
+    int qr_scan_interval_ms = 500;            // qa.qr_scan_interval_ms: trigger qr, time between frames
     int capture_timeout_s = 120;              // qa.capture_timeout_s: no_capture after this
     int reprint_limit = 2;                    // qa.reprint_limit: QA reprints of one job
     double spot_check_share = 0.02;           // qa.spot_check_share: passes held for a person
