@@ -28,6 +28,37 @@ std::string value_text(const Json& v) {
     return v.dump();
 }
 
+// QA events carry every measurement: the line shows the few a person reads first, the evidence
+// folder, and the defects' kinds.
+constexpr std::array<std::string_view, 6> kQaMetrics = {"center_offset_mm", "rotation_deg", "scale_pct",
+                                                        "mean_de00", "defect_area_mm2", "inspect_ms"};
+
+std::string number_text(const Json& v) {
+    if (!v.is_number_float()) return v.dump();
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f", v.get<double>());
+    return buf;
+}
+
+std::string summary_text(const std::string& key, const Json& v) {
+    if (key == "metrics" && v.is_object()) {
+        std::string out;
+        for (auto k : kQaMetrics)
+            if (auto it = v.find(std::string(k)); it != v.end() && it->is_number())
+                out += (out.empty() ? "" : ",") + std::string(k) + ":" + number_text(*it);
+        if (auto it = v.find("capture_error"); it != v.end()) out += (out.empty() ? "" : ",") + std::string("capture_error");
+        return "{" + out + "}";
+    }
+    if (key == "evidence" && v.is_object() && v.contains("dir")) return value_text(v["dir"]);
+    if (key == "defects" && v.is_array()) {
+        std::string kinds;
+        for (const auto& d : v)
+            if (d.is_object() && d.contains("kind")) kinds += (kinds.empty() ? "" : ",") + value_text(d["kind"]);
+        return std::to_string(v.size()) + (kinds.empty() ? "" : "(" + kinds + ")");
+    }
+    return value_text(v);
+}
+
 std::string pad(std::string s, std::size_t width) {
     if (s.size() < width) s.append(width - s.size(), ' ');
     return s;
@@ -70,7 +101,7 @@ std::string format_data(const Json& data) {
     std::string out;
     auto add = [&](const std::string& key, const Json& v) {
         if (!out.empty()) out += ' ';
-        out += key + "=" + value_text(v);
+        out += key + "=" + summary_text(key, v);
     };
     for (auto key : kLeadingKeys) {
         auto it = data.find(std::string(key));
