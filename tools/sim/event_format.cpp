@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cstdio>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace pressline::sim {
 namespace {
@@ -51,10 +53,18 @@ std::string summary_text(const std::string& key, const Json& v) {
     }
     if (key == "evidence" && v.is_object() && v.contains("dir")) return value_text(v["dir"]);
     if (key == "defects" && v.is_array()) {
-        std::string kinds;
-        for (const auto& d : v)
-            if (d.is_object() && d.contains("kind")) kinds += (kinds.empty() ? "" : ",") + value_text(d["kind"]);
-        return std::to_string(v.size()) + (kinds.empty() ? "" : "(" + kinds + ")");
+        // "3(missing_ink:2,smudge:1)": each kind once, in order of appearance.
+        std::vector<std::pair<std::string, int>> kinds;
+        for (const auto& d : v) {
+            if (!d.is_object() || !d.contains("kind")) continue;
+            const std::string k = value_text(d["kind"]);
+            auto it = std::find_if(kinds.begin(), kinds.end(), [&](const auto& e) { return e.first == k; });
+            if (it == kinds.end()) kinds.emplace_back(k, 1);
+            else ++it->second;
+        }
+        std::string out;
+        for (const auto& [k, n] : kinds) out += (out.empty() ? "" : ",") + k + ":" + std::to_string(n);
+        return std::to_string(v.size()) + (out.empty() ? "" : "(" + out + ")");
     }
     return value_text(v);
 }
