@@ -39,6 +39,12 @@ qa::Tolerances inspector_tolerances(const config::QaTolerances& c) {
             .margin_mm = c.margin_mm, .blank_de00 = c.blank_de00, .low_confidence = c.low_confidence};
 }
 
+// A `folder:` or `sequence:` camera: its images are files, each taken once, in order (the
+// next one belongs to the next garment; no new one yet is no fault).
+bool reads_files(const config::Camera& c) {
+    return c.source.starts_with("folder:") || c.source.starts_with("sequence:");
+}
+
 json metrics_of(const QaRow& r) {
     json j = json::parse(r.metrics.empty() ? "{}" : r.metrics, nullptr, false);
     return j.is_discarded() ? json::object() : j;
@@ -827,8 +833,7 @@ struct QaFlow::Impl : std::enable_shared_from_this<QaFlow::Impl> {
         if (code == Errc::absent) return camera_state(cam, "offline", {"offline"}, message);
         if (code == Errc::busy) return camera_state(cam, "error", {"camera-busy"}, message);
         if (code == Errc::timeout) {
-            const auto& src = cam.cfg.source;
-            if (src.rfind("folder:", 0) == 0 || src.rfind("sequence:", 0) == 0) return;
+            if (reads_files(cam.cfg)) return;
             return camera_state(cam, "unresponsive", {"unresponsive"}, message);
         }
         if (code == Errc::bad_frame) return camera_state(cam, "error", {"bad-frame"}, message);
@@ -877,7 +882,7 @@ struct QaFlow::Impl : std::enable_shared_from_this<QaFlow::Impl> {
             Cam& cam = cams.at(n);
             // A folder's (or sequence's) next image is a garment's photo: a snapshot would take
             // it from the job that waits for it.
-            const bool files = cam.cfg.source.rfind("folder:", 0) == 0 || cam.cfg.source.rfind("sequence:", 0) == 0;
+            const bool files = reads_files(cam.cfg);
             const auto waiting =
                 std::find_if(pending.begin(), pending.end(), [&](const auto& kv) { return kv.second.camera == n; });
             if (files && waiting != pending.end()) {
