@@ -9,12 +9,12 @@
 #include <iostream>
 
 #include <fmt/format.h>
-#include <opencv2/imgcodecs.hpp>
 
 #include "pressline/agent/control.hpp"
 #include "pressline/devices/qa/calibration.hpp"
 #include "pressline/devices/qa/inspector.hpp"
 #include "pressline/devices/render.hpp"
+#include "pressline/image/image.hpp"
 
 namespace pressline::agent {
 
@@ -63,8 +63,8 @@ bool camera_photo(const CalibrateOptions& o, const std::string& what, const std:
             err << "pressline calibrate: " << frame.message << "\n";
             return false;
         }
-        if (!cv::imwrite(save_as.string(), frame.value.bgr, {cv::IMWRITE_JPEG_QUALITY, 95})) {
-            err << "pressline calibrate: cannot write " << save_as.string() << "\n";
+        if (auto st = pressline::image::write(save_as, frame.value.bgr, {.jpeg_quality = 95}); !st) {
+            err << "pressline calibrate: " << st.message << "\n";
             return false;
         }
     }
@@ -106,8 +106,10 @@ int calibrate_main(CalibrateOptions o, std::istream& console, std::ostream& out,
 
     if (!o.print_target.empty()) {
         const cv::Mat img = qa::render_target(t, pl.width_mm, pl.height_mm, o.px_per_mm, true);
-        if (img.empty() || !cv::imwrite(o.print_target, img)) {
-            err << "pressline calibrate: cannot write " << o.print_target << "\n";
+        const auto st = img.empty() ? pressline::image::Status{} : pressline::image::write(o.print_target, img);
+        if (img.empty() || !st) {
+            err << "pressline calibrate: "
+                << (img.empty() ? "cannot write " + o.print_target + ": the target could not be drawn" : st.message) << "\n";
             return 1;
         }
         out << fmt::format("{}: {} target for a {} platen at {:.3f} px/mm ({}x{} px); print it at 100 %\n",
@@ -197,8 +199,8 @@ int calibrate_main(CalibrateOptions o, std::istream& console, std::ostream& out,
     if (auto* p = std::get_if<qa::Problem>(&written)) return fail(err, *p);
     std::string check = o.check_image;
     if (check.empty()) check = (std::filesystem::path(o.out).parent_path() / (std::filesystem::path(o.out).stem().string() + ".check.jpg")).string();
-    if (!cal.check_image.empty() && !cv::imwrite(check, cal.check_image)) {
-        err << "pressline calibrate: cannot write the check image " << check << "\n";
+    if (auto st = cal.check_image.empty() ? pressline::image::Status{} : pressline::image::write(check, cal.check_image); !st) {
+        err << "pressline calibrate: cannot write the check image: " << st.message << "\n";
         return 1;
     }
     out << fmt::format("{}: calibrated from {} target points, reprojection RMS {:.2f} px; flat field {}; "

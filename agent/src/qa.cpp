@@ -13,7 +13,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <opencv2/imgcodecs.hpp>
 
 #include "pressline/agent/clock.hpp"
 #include "pressline/agent/log.hpp"
@@ -21,6 +20,7 @@
 #include "pressline/devices/qa/identify.hpp"
 #include "pressline/devices/qa/inspector.hpp"
 #include "pressline/drivers/camera.hpp"
+#include "pressline/image/image.hpp"
 
 namespace pressline::agent {
 
@@ -537,8 +537,8 @@ struct QaFlow::Impl : std::enable_shared_from_this<QaFlow::Impl> {
             std::error_code cec;
             if (!((ext == ".jpg" || ext == ".jpeg") && fs::is_regular_file(origin, cec) &&
                   fs::copy_file(origin, evidence / "capture.jpg", fs::copy_options::overwrite_existing, cec))) {
-                if (!cv::imwrite((evidence / "capture.jpg").string(), still.bgr, {cv::IMWRITE_JPEG_QUALITY, 95})) {
-                    o.problem = qa::Problem{"inspect_failed", "capture", "cannot write " + (evidence / "capture.jpg").string()};
+                if (auto st = pressline::image::write(evidence / "capture.jpg", still.bgr, {.jpeg_quality = 95}); !st) {
+                    o.problem = qa::Problem{"inspect_failed", "capture", st.message};
                     return o;
                 }
             }
@@ -593,9 +593,13 @@ struct QaFlow::Impl : std::enable_shared_from_this<QaFlow::Impl> {
             o.verdict = std::get<qa::Verdict>(res);
             if (!o.verdict->metrics.is_object()) o.verdict->metrics = json::object();
             o.verdict->metrics["inspect_ms"] = ms;
-            if (!ev.rectified.empty()) cv::imwrite((evidence / "rectified.png").string(), ev.rectified);
-            if (!ev.expected.empty()) cv::imwrite((evidence / "expected.png").string(), ev.expected);
-            if (!ev.heatmap.empty()) cv::imwrite((evidence / "heatmap.png").string(), ev.heatmap);
+            // Evidence pictures for a person: a failed one is logged, the verdict stands.
+            for (const auto& [name, picture] : {std::pair{"rectified.png", &ev.rectified}, std::pair{"expected.png", &ev.expected},
+                                                std::pair{"heatmap.png", &ev.heatmap}}) {
+                if (picture->empty()) continue;
+                if (auto st = pressline::image::write(evidence / name, *picture); !st)
+                    logger("qa")->warn("cannot keep the evidence picture: {}", st.message);
+            }
             json defects = json::array();
             for (const auto& d : o.verdict->defects)
                 defects.push_back({{"kind", d.kind},
@@ -779,7 +783,13 @@ struct QaFlow::Impl : std::enable_shared_from_this<QaFlow::Impl> {
             std::error_code ec;
             fs::create_directories(file.parent_path(), ec);
             try {
-                if (!ec && cv::imwrite(file.string(), frame->bgr, {cv::IMWRITE_JPEG_QUALITY, 90})) d["frame"] = file.string();
+                if (ec) {
+                    logger("qa")->warn("cannot keep the unmatched frame {}: {}", file.string(), ec.message());
+                } else if (auto st = pressline::image::write(file, frame->bgr, {.jpeg_quality = 90}); !st) {
+                    logger("qa")->warn("cannot keep the unmatched frame: {}", st.message);
+                } else {
+                    d["frame"] = file.string();
+                }
             } catch (const std::exception& e) {
                 logger("qa")->warn("cannot keep the unmatched frame {}: {}", file.string(), e.what());
             }
@@ -921,14 +931,16 @@ struct QaFlow::Impl : std::enable_shared_from_this<QaFlow::Impl> {
                     std::error_code ec;
                     fs::create_directories(dir, ec);
                     const fs::path file = dir / fmt::format("{}.jpg", f.value.captured_ms);
-                    if (!ec && cv::imwrite(file.string(), f.value.bgr, {cv::IMWRITE_JPEG_QUALITY, 95})) {
+                    pressline::image::Status st;
+                    if (!ec) st = pressline::image::write(file, f.value.bgr, {.jpeg_quality = 95});
+                    if (!ec && st) {
                         one["path"] = file.string();
                         one["width"] = f.value.bgr.cols;
                         one["height"] = f.value.bgr.rows;
                         one["captured_at"] = format_time(
                             std::chrono::system_clock::time_point(std::chrono::milliseconds(f.value.captured_ms)));
                     } else {
-                        one["error"] = "cannot write " + file.string() + (ec ? ": " + ec.message() : "");
+                        one["error"] = ec ? "cannot write " + file.string() + ": " + ec.message() : st.message;
                     }
                 }
             } catch (const std::exception& e) {  // OpenCV, memory

@@ -4,6 +4,10 @@
 // cost the idle agent ~40 MB of resident library pages, and every one of them is decoder code
 // that untrusted artwork would reach. The three libraries here are the ones probe.cpp already
 // uses to read headers, and only the formats the contract allows are decoded.
+//
+// Not drivers/image (the shared PNG/JPEG codec, which follows imread): artwork is always straight
+// BGRA (a gray PNG's tRNS becomes alpha here, imread ignores it), a truncated JPEG is decoded as
+// libjpeg gives it, and its messages are the asset contract's. TIFF is artwork-only.
 #include <csetjmp>
 #include <cstdio>
 #include <memory>

@@ -11,12 +11,12 @@
 #include <cstring>
 #include <ctime>
 #include <opencv2/aruco.hpp>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <set>
 
 #include "calibration_detail.hpp"
 #include "pressline/devices/qa/calibration.hpp"
+#include "pressline/image/image.hpp"
 
 namespace pressline::devices::qa {
 namespace fs = std::filesystem;
@@ -392,13 +392,15 @@ Result<json> write_calibration(const CalibrationOutput& out, const fs::path& jso
     if (!c.flatfield.empty()) {
         const std::string name = json_path.stem().string() + ".flatfield.png";
         cv::Mat gain, png16;
-        std::vector<uchar> bytes;
+        std::vector<std::uint8_t> bytes;
         try {
             c.flatfield.convertTo(gain, CV_32F);
             if (gain.channels() != 1) return failed("flat field must have one channel");
             cv::min(cv::max(gain, 0.0), 1.0, gain);
             gain.convertTo(png16, CV_16U, 65535.0);  // rounds
-            if (!cv::imencode(".png", png16, bytes)) return failed("cannot encode the flat field as PNG");
+            auto encoded = pressline::image::encode(pressline::image::Format::png, png16);
+            if (!encoded) return failed("cannot encode the flat field as PNG: " + encoded.message);
+            bytes = std::move(encoded.value);
         } catch (const cv::Exception& e) {
             return failed(std::string("cannot encode the flat field: ") + e.what());
         }

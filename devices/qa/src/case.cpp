@@ -5,10 +5,10 @@
 
 #include <fmt/format.h>
 #include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "pressline/devices/qa/inspector.hpp"
+#include "pressline/image/image.hpp"
 #include "qa_internal.hpp"
 
 namespace pressline::devices::qa {
@@ -144,22 +144,26 @@ Problem unreadable(const std::string& field, const fs::path& p, const std::strin
     return Problem{"unreadable_image", field, fmt::format("{}: {}", p.string(), why)};
 }
 
-// Why imread returned nothing: missing, unreadable, or not an image.
-std::string imread_failure(const fs::path& p) {
+// Why an image could not be read: missing, unreadable, or not an image (and the decoder's words).
+std::string read_failure(const fs::path& p, const pressline::image::Outcome<cv::Mat>& r) {
+    using pressline::image::Errc;
     std::error_code ec;
     if (!fs::exists(p, ec)) return "no such file";
     if (fs::is_directory(p, ec)) return "is a directory, not an image";
-    std::ifstream f(p, std::ios::binary);
-    if (!f) return "cannot be opened (permissions?)";
-    return "not a decodable image (corrupt or unsupported format)";
+    if (r.code == Errc::io) return "cannot be opened (permissions?)";
+    if (r.code == Errc::too_large) return "too large: " + r.message;
+    // The decoder's message starts with the path, which the caller already names.
+    std::string words = r.message;
+    if (words.rfind(p.string() + ": ", 0) == 0) words = words.substr(p.string().size() + 2);
+    return "not a decodable image (corrupt or unsupported format: " + words + ")";
 }
 
-cv::Mat imread_safely(const fs::path& p, int flags) {
-    try {
-        return cv::imread(p.string(), flags);
-    } catch (const cv::Exception&) {
-        return {};
-    }
+// Images are read with drivers/image (libpng, libjpeg), not cv::imread: see its header.
+// The options stand for the imread flags named beside them.
+Result<cv::Mat> read_image(const std::string& field, const fs::path& p, const pressline::image::ReadOptions& opt) {
+    auto r = pressline::image::read(p, opt);
+    if (!r) return unreadable(field, p, read_failure(p, r));
+    return std::move(r.value);
 }
 
 }  // namespace
@@ -169,18 +173,18 @@ Result<cv::Mat> read_capture(const fs::path& path, const std::string& field) {
 }
 
 Result<cv::Mat> read_capture_reduced(const fs::path& path, int reduce, const std::string& field) {
-    int flags = cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION;
-    if (reduce == 2) flags = cv::IMREAD_REDUCED_COLOR_2 | cv::IMREAD_IGNORE_ORIENTATION;
-    if (reduce == 4) flags = cv::IMREAD_REDUCED_COLOR_4 | cv::IMREAD_IGNORE_ORIENTATION;
-    if (reduce == 8) flags = cv::IMREAD_REDUCED_COLOR_8 | cv::IMREAD_IGNORE_ORIENTATION;
-    cv::Mat m = imread_safely(path, flags);
-    if (m.empty()) return unreadable(field, path, imread_failure(path));
-    return m;
+    // IMREAD_COLOR | IMREAD_IGNORE_ORIENTATION, or IMREAD_REDUCED_COLOR_<reduce>.
+    pressline::image::ReadOptions opt;
+    opt.color = pressline::image::Color::bgr;
+    opt.reduce = (reduce == 2 || reduce == 4 || reduce == 8) ? reduce : 1;
+    return read_image(field, path, opt);
 }
 
 Result<cv::Mat> read_reference(const fs::path& path, const std::string& field) {
-    cv::Mat m = imread_safely(path, cv::IMREAD_UNCHANGED);
-    if (m.empty()) return unreadable(field, path, imread_failure(path));
+    // IMREAD_UNCHANGED: gray, BGR or BGRA, 8 or 16 bits as stored.
+    auto read = read_image(field, path, {.color = pressline::image::Color::as_stored, .keep_alpha = true, .keep_16bit = true});
+    if (auto* p = std::get_if<Problem>(&read)) return *p;
+    cv::Mat m = std::get<cv::Mat>(read);
     try {
         if (m.depth() == CV_16U) m.convertTo(m, CV_8U, 1.0 / 257.0);
         else if (m.depth() != CV_8U) return unreadable(field, path, "must be an 8- or 16-bit image");
@@ -227,8 +231,10 @@ Result<Calibration> calibration_from_json(const json& j, const fs::path& base, c
     if (auto ff = j.find("flatfield"); ff != j.end() && !ff->is_null()) {
         auto p = path_field(j, "flatfield", field + ".flatfield", base, problem);
         if (problem) return *problem;
-        cv::Mat g = imread_safely(*p, cv::IMREAD_ANYDEPTH | cv::IMREAD_GRAYSCALE);
-        if (g.empty()) return unreadable(field + ".flatfield", *p, imread_failure(*p));
+        // IMREAD_ANYDEPTH | IMREAD_GRAYSCALE: 8 or 16-bit gray.
+        auto read = read_image(field + ".flatfield", *p, {.color = pressline::image::Color::gray, .keep_16bit = true});
+        if (auto* pr = std::get_if<Problem>(&read)) return *pr;
+        cv::Mat g = std::get<cv::Mat>(read);
         const double scale = g.depth() == CV_16U ? 1.0 / 65535.0 : g.depth() == CV_8U ? 1.0 / 255.0 : 1.0;
         g.convertTo(c.flatfield, CV_32F, scale);
         cv::max(c.flatfield, 0.02, c.flatfield);  // a dead pixel in the map must not divide by 0

@@ -1,11 +1,6 @@
-// PNG (libpng), JPEG (libjpeg) and PDF (libharu) encoders, fed row by row to avoid building
-// platen-sized copies of the image.
-//
-// libpng and libjpeg report errors by longjmp. The setjmp sits in the function that calls them;
-// only the libraries' own C frames are jumped over, and every C++ object of that function is
-// constructed before setjmp and not reassigned after it, so the jump skips no destructor and
-// reads no clobbered local.
-#include <csetjmp>
+// PNG and JPEG print files (the row encoders of drivers/image, pressline/image/rows.hpp) and
+// PDF (libharu), fed row by row to avoid building platen-sized copies of the image.
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -13,13 +8,13 @@
 
 #include <fmt/format.h>
 #include <hpdf.h>
-#include <jpeglib.h>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 #include <png.h>
 
 #include "detail.hpp"
 #include "pressline/devices/hpdf.hpp"
+#include "pressline/image/rows.hpp"
 
 namespace pressline::devices::render::detail {
 namespace {
@@ -28,105 +23,6 @@ struct FileCloser {
     void operator()(std::FILE* f) const { std::fclose(f); }
 };
 using File = std::unique_ptr<std::FILE, FileCloser>;
-
-// ---- PNG ----
-
-struct PngErr {
-    char message[256] = {};
-};
-
-void png_error_fn(png_structp png, png_const_charp msg) {
-    auto* err = static_cast<PngErr*>(png_get_error_ptr(png));
-    std::snprintf(err->message, sizeof err->message, "%s", msg);
-    png_longjmp(png, 1);
-}
-void png_warning_fn(png_structp, png_const_charp) {}
-
-// The part of the PNG writer that may longjmp: POD locals and pointers only.
-bool png_encode(std::FILE* fp, const PngSpec& spec, const RowFn& rows, std::uint8_t* scratch,
-                png_text* text, int n_text, PngErr* err) {
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, err, png_error_fn,
-                                              png_warning_fn);
-    if (png == nullptr) {
-        std::snprintf(err->message, sizeof err->message, "png_create_write_struct failed");
-        return false;
-    }
-    png_infop info = png_create_info_struct(png);
-    if (info == nullptr) {
-        png_destroy_write_struct(&png, nullptr);
-        std::snprintf(err->message, sizeof err->message, "png_create_info_struct failed");
-        return false;
-    }
-    if (setjmp(png_jmpbuf(png))) {
-        png_destroy_write_struct(&png, &info);
-        return false;
-    }
-    png_init_io(png, fp);
-    png_set_IHDR(png, info, static_cast<png_uint_32>(spec.width),
-                 static_cast<png_uint_32>(spec.height), 8, PNG_COLOR_TYPE_RGB_ALPHA,
-                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    const auto ppm = static_cast<png_uint_32>(spec.dpi / 0.0254 + 0.5);
-    png_set_pHYs(png, info, ppm, ppm, PNG_RESOLUTION_METER);
-    if (n_text > 0) png_set_text(png, info, text, n_text);
-    png_set_compression_level(png, spec.compression);
-    png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_SUB);
-    png_write_info(png, info);
-    png_set_bgr(png);
-    for (int y = 0; y < spec.height; ++y) {
-        const std::uint8_t* row = rows(y, scratch);
-        png_write_row(png, row);
-    }
-    png_write_end(png, info);
-    png_destroy_write_struct(&png, &info);
-    return true;
-}
-
-// ---- JPEG ----
-
-struct JpegErr {
-    jpeg_error_mgr pub;
-    std::jmp_buf jump;
-    char message[JMSG_LENGTH_MAX] = {};
-};
-
-void jpeg_error_exit(j_common_ptr cinfo) {
-    auto* err = reinterpret_cast<JpegErr*>(cinfo->err);
-    (*cinfo->err->format_message)(cinfo, err->message);
-    std::longjmp(err->jump, 1);
-}
-void jpeg_output_message(j_common_ptr) {}
-
-bool jpeg_encode(std::FILE* fp, const JpegSpec& spec, const RowFn& rows, std::uint8_t* scratch,
-                 JpegErr* err) {
-    jpeg_compress_struct cinfo;
-    cinfo.err = jpeg_std_error(&err->pub);
-    err->pub.error_exit = jpeg_error_exit;
-    err->pub.output_message = jpeg_output_message;
-    if (setjmp(err->jump)) {
-        jpeg_destroy_compress(&cinfo);
-        return false;
-    }
-    jpeg_create_compress(&cinfo);
-    jpeg_stdio_dest(&cinfo, fp);
-    cinfo.image_width = static_cast<JDIMENSION>(spec.width);
-    cinfo.image_height = static_cast<JDIMENSION>(spec.height);
-    cinfo.input_components = 3;
-    cinfo.in_color_space = JCS_RGB;
-    jpeg_set_defaults(&cinfo);
-    jpeg_set_quality(&cinfo, spec.quality, TRUE);
-    cinfo.write_JFIF_header = TRUE;
-    cinfo.density_unit = 1;   // dots per inch
-    cinfo.X_density = static_cast<UINT16>(spec.dpi + 0.5);
-    cinfo.Y_density = cinfo.X_density;
-    jpeg_start_compress(&cinfo, TRUE);
-    while (cinfo.next_scanline < cinfo.image_height) {
-        JSAMPROW row = const_cast<JSAMPROW>(rows(static_cast<int>(cinfo.next_scanline), scratch));
-        jpeg_write_scanlines(&cinfo, &row, 1);
-    }
-    jpeg_finish_compress(&cinfo);
-    jpeg_destroy_compress(&cinfo);
-    return true;
-}
 
 // ---- PDF ----
 
@@ -138,19 +34,17 @@ std::optional<std::string> write_png_bgra(const std::filesystem::path& file, con
                                           const RowFn& rows) {
     File fp(std::fopen(file.c_str(), "wb"));
     if (!fp) return fmt::format("cannot create {}: {}", file.string(), std::strerror(errno));
-    std::vector<std::uint8_t> scratch(static_cast<std::size_t>(spec.width) * 4);
-    std::vector<png_text> text(spec.text.size());
-    for (std::size_t i = 0; i < spec.text.size(); ++i) {
-        text[i].compression = PNG_TEXT_COMPRESSION_NONE;
-        text[i].key = const_cast<char*>(spec.text[i].first.c_str());
-        text[i].text = const_cast<char*>(spec.text[i].second.c_str());
-        text[i].text_length = spec.text[i].second.size();
-    }
-    PngErr err;
-    if (!png_encode(fp.get(), spec, rows, scratch.data(), text.data(),
-                    static_cast<int>(text.size()), &err)) {
-        return fmt::format("libpng: {}", err.message);
-    }
+    image::PngRowSpec png;
+    png.width = spec.width;
+    png.height = spec.height;
+    png.channels = 4;
+    png.depth = 8;
+    png.bgr = true;
+    png.compression = spec.compression;
+    png.filter = PNG_FILTER_SUB;
+    png.dpi = spec.dpi;
+    png.text = spec.text;
+    if (auto err = image::write_png_rows(fp.get(), png, rows)) return fmt::format("libpng: {}", *err);
     if (std::fflush(fp.get()) != 0 || std::ferror(fp.get())) {
         return fmt::format("writing {}: {}", file.string(), std::strerror(errno));
     }
@@ -164,11 +58,13 @@ std::optional<std::string> write_jpeg_rgb(const std::filesystem::path& file, con
                                           const RowFn& rows) {
     File fp(std::fopen(file.c_str(), "wb"));
     if (!fp) return fmt::format("cannot create {}: {}", file.string(), std::strerror(errno));
-    std::vector<std::uint8_t> scratch(static_cast<std::size_t>(spec.width) * 3);
-    auto err = std::make_unique<JpegErr>();
-    if (!jpeg_encode(fp.get(), spec, rows, scratch.data(), err.get())) {
-        return fmt::format("libjpeg: {}", err->message);
-    }
+    image::JpegRowSpec jpeg;
+    jpeg.width = spec.width;
+    jpeg.height = spec.height;
+    jpeg.input = image::JpegRowSpec::Input::rgb;
+    jpeg.quality = spec.quality;
+    jpeg.dpi = spec.dpi;
+    if (auto err = image::write_jpeg_rows(fp.get(), jpeg, rows)) return fmt::format("libjpeg: {}", *err);
     if (std::fflush(fp.get()) != 0 || std::ferror(fp.get())) {
         return fmt::format("writing {}: {}", file.string(), std::strerror(errno));
     }

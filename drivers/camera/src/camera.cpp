@@ -3,6 +3,10 @@
 // One Impl per Camera, used by one thread at a time. Sources are parsed once in the
 // constructor; open() and grab() dispatch on the kind. OpenCV and libcurl exceptions are caught
 // here and become Outcome values (docs/design.md "Error rule").
+//
+// cv::VideoCapture (V4L2, streams, GStreamer) comes from the videoio module, loaded on the first
+// open of such a source (videoio_module.hpp); <opencv2/videoio.hpp> is included for its
+// constants only. Image files and snapshot bodies are decoded by pressline_image.
 #include "pressline/drivers/camera.hpp"
 
 #include <fcntl.h>
@@ -32,10 +36,11 @@
 
 #include <curl/curl.h>
 #include <fmt/format.h>
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
-#include <opencv2/videoio.hpp>
-#include <opencv2/videoio/registry.hpp>
+#include <opencv2/videoio.hpp>  // CAP_* constants only: no videoio function is called here
+
+#include "pressline/image/image.hpp"
+#include "videoio_module.hpp"
 
 namespace pressline::drivers::camera {
 
@@ -148,6 +153,14 @@ cv::Mat to_bgr8(const cv::Mat& in) {
     return out;
 }
 
+// How the driver decodes image files and snapshot bodies: as cv::imdecode with IMREAD_ANYDEPTH |
+// IMREAD_ANYCOLOR | IMREAD_IGNORE_ORIENTATION (the camera's pixels as they are; to_bgr8 after).
+constexpr image::ReadOptions kAsStored{.color = image::Color::as_stored, .keep_alpha = false, .keep_16bit = true};
+
+int fourcc_code(const std::string& f) {  // cv::VideoWriter::fourcc, which lives in videoio
+    return (f[0] & 255) + ((f[1] & 255) << 8) + ((f[2] & 255) << 16) + ((f[3] & 255) << 24);
+}
+
 // Runs `f` on its own thread and waits at most `timeout` for it. For library calls that have no
 // timeout of their own (V4L2 and GStreamer in OpenCV 4.6). On timeout the thread is left to
 // finish on its own; whatever it uses must be owned by the lambda (shared_ptr captures).
@@ -238,13 +251,14 @@ struct Camera::Impl {
     std::string where;   // "NAME (SOURCE): ", NAME being e.g. "camera cam-1"
     std::string invalid_why;
 
-    // Capture sources (v4l2, stream, gst, sequence). shared_ptr: a bounded call that timed out
+    // Capture sources (v4l2, stream, gst), from the videoio module. shared_ptr: a bounded call that timed out
     // keeps its own reference while its thread finishes.
-    std::shared_ptr<cv::VideoCapture> cap;
-    std::int64_t frames_read = 0;  // since the capture was opened
+    std::shared_ptr<videoio::Capture> cap;
+    std::int64_t frames_read = 0;  // since the capture (or sequence) was opened
 
-    // sequence
+    // sequence (read file by file with pressline_image, as OpenCV's CAP_IMAGES did)
     int seq_first = 0;
+    bool seq_open = false;
     // snapshot
     bool snapshot_open = false;
 
@@ -340,6 +354,7 @@ struct Camera::Impl {
         switch (kind) {
             case Kind::folder: return folder_open;
             case Kind::snapshot: return snapshot_open;  // no connection kept: every grab is one GET
+            case Kind::sequence: return seq_open;
             case Kind::invalid: return false;
             default: return cap && cap->isOpened();
         }
@@ -355,6 +370,7 @@ struct Camera::Impl {
         }
         frames_read = 0;
         snapshot_open = false;
+        seq_open = false;
         if (inotify_fd >= 0) ::close(inotify_fd);
         inotify_fd = -1;
         folder_open = false;
@@ -617,14 +633,16 @@ struct Camera::Impl {
             ::close(fd);
         }
         cv::Mat img;
+        std::string why = "empty";
         if (!bytes.empty()) {
-            const cv::Mat raw(1, static_cast<int>(bytes.size()), CV_8U, bytes.data());
-            img =
-                cv::imdecode(raw, cv::IMREAD_ANYDEPTH | cv::IMREAD_ANYCOLOR | cv::IMREAD_IGNORE_ORIENTATION);
+            auto d = image::decode({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()}, kAsStored,
+                                   p.string());
+            if (d) img = std::move(d.value);
+            else why = d.message.substr(std::min(d.message.size(), p.string().size() + 2));  // without "PATH: "
         }
         if (img.empty())
-            return fail<Frame>(Errc::bad_frame, fmt::format("grab: {}: not a decodable image ({} bytes)",
-                                                            p.string(), bytes.size()));
+            return fail<Frame>(Errc::bad_frame, fmt::format("grab: {}: not a decodable image ({} bytes: {})",
+                                                            p.string(), bytes.size(), why));
         Outcome<Frame> o;
         o.value.bgr = to_bgr8(img);
         if (o.value.bgr.empty())
@@ -649,11 +667,10 @@ struct Camera::Impl {
         seq_first = fs::exists(seq_file(0)) ? 0 : 1;
         if (!fs::exists(seq_file(seq_first)))
             return fail(Errc::absent, "open: no first image (" + seq_file(0) + " or " + seq_file(1) + ")");
-        auto c = std::make_shared<cv::VideoCapture>();
-        if (!c->open(target, cv::CAP_IMAGES) || !c->isOpened())
-            return fail(Errc::bad_frame,
-                        "open: OpenCV cannot read the sequence starting at " + seq_file(seq_first));
-        cap = std::move(c);
+        // As CAP_IMAGES did: the first image must decode for the sequence to open.
+        if (auto first = image::read(seq_file(seq_first), kAsStored); !first)
+            return fail(Errc::bad_frame, "open: cannot read the sequence starting at " + first.message);
+        seq_open = true;
         frames_read = 0;
         return {};
     }
@@ -666,9 +683,9 @@ struct Camera::Impl {
                                fmt::format("grab: end of the sequence after {} image(s) ({} does not exist); "
                                            "the next grab starts again",
                                            frames_read, file));
-        cv::Mat m;
-        if (!cap->read(m) || m.empty())
-            return fail<Frame>(Errc::bad_frame, "grab: " + file + ": not a decodable image");
+        auto d = image::read(file, kAsStored);
+        if (!d) return fail<Frame>(Errc::bad_frame, "grab: " + d.message);
+        const cv::Mat m = std::move(d.value);
         ++frames_read;
         Outcome<Frame> o;
         o.value.bgr = to_bgr8(m);
@@ -679,10 +696,27 @@ struct Camera::Impl {
         return o;
     }
 
+    // ---- the videoio module --------------------------------------------------------------------
+
+    const videoio::Module* module = nullptr;  // loaded by the first new_capture()
+
+    // A new, closed capture from the videoio module, which is loaded on first use; unsupported
+    // naming the module file and dlerror's words when it cannot be.
+    Status new_capture(std::shared_ptr<videoio::Capture>& out) {
+        if (!module) {
+            std::string why;
+            module = videoio::load_module(why);
+            if (!module) return fail(Errc::unsupported, "open: " + why);
+        }
+        out = std::make_shared<videoio::Capture>(module);
+        return {};
+    }
+
     // ---- streams (FFmpeg) --------------------------------------------------------------------
 
     Status open_stream() {
-        auto c = std::make_shared<cv::VideoCapture>();
+        std::shared_ptr<videoio::Capture> c;
+        if (auto st = new_capture(c); !st) return st;
         const std::vector<int> params = {
             cv::CAP_PROP_OPEN_TIMEOUT_MSEC, static_cast<int>(s.open_timeout.count()),
             cv::CAP_PROP_READ_TIMEOUT_MSEC, static_cast<int>(s.read_timeout.count())};
@@ -848,15 +882,16 @@ struct Camera::Impl {
         if (auto st = probe_v4l2(); !st) return st;
         const Settings cfg = s;
         const std::string dev = target;
-        auto c = std::make_shared<cv::VideoCapture>();
+        std::shared_ptr<videoio::Capture> c;
+        if (auto st = new_capture(c); !st) return st;
         // open + settings on a bounded thread: OpenCV's V4L2 open has no timeout of its own.
         auto r = run_bounded<std::string>(
             [c, cfg, dev]() -> std::string {
                 try {
-                    if (!c->open(dev, cv::CAP_V4L2) || !c->isOpened()) return "OpenCV cannot open it";
+                    if (!c->open(dev, cv::CAP_V4L2, {}) || !c->isOpened()) return "OpenCV cannot open it";
                     if (!cfg.fourcc.empty()) {
                         const std::string f = (cfg.fourcc + "    ").substr(0, 4);
-                        if (!c->set(cv::CAP_PROP_FOURCC, cv::VideoWriter::fourcc(f[0], f[1], f[2], f[3])))
+                        if (!c->set(cv::CAP_PROP_FOURCC, fourcc_code(f)))
                             return "unsupported: pixel format " + cfg.fourcc + " refused";
                     }
                     if (cfg.width > 0) c->set(cv::CAP_PROP_FRAME_WIDTH, cfg.width);
@@ -910,14 +945,15 @@ struct Camera::Impl {
     // ---- GStreamer ---------------------------------------------------------------------------
 
     Status open_gst() {
-        if (!cv::videoio_registry::hasBackend(cv::CAP_GSTREAMER))
+        std::shared_ptr<videoio::Capture> c;
+        if (auto st = new_capture(c); !st) return st;
+        if (!module->has_backend(cv::CAP_GSTREAMER))
             return fail(Errc::unsupported, "open: this OpenCV was built without GStreamer");
-        auto c = std::make_shared<cv::VideoCapture>();
         const std::string pipeline = target;
         auto r = run_bounded<bool>(
             [c, pipeline] {
                 try {
-                    return c->open(pipeline, cv::CAP_GSTREAMER) && c->isOpened();
+                    return c->open(pipeline, cv::CAP_GSTREAMER, {}) && c->isOpened();
                 } catch (...) {
                     return false;
                 }
@@ -999,15 +1035,17 @@ struct Camera::Impl {
             return relay<Frame>(st);
         }
         cv::Mat img;
+        std::string why;
         if (!body.empty()) {
-            const cv::Mat raw(1, static_cast<int>(body.size()), CV_8U, body.data());
-            img =
-                cv::imdecode(raw, cv::IMREAD_ANYDEPTH | cv::IMREAD_ANYCOLOR | cv::IMREAD_IGNORE_ORIENTATION);
+            auto d = image::decode({reinterpret_cast<const std::uint8_t*>(body.data()), body.size()}, kAsStored,
+                                   "body");
+            if (d) img = std::move(d.value);
+            else why = " (" + d.message.substr(std::min<std::size_t>(d.message.size(), 6)) + ")";  // without "body: "
         }
         if (img.empty())
             return fail<Frame>(
                 Errc::bad_frame,
-                fmt::format("decode: the body ({} bytes) is not a decodable image", body.size()));
+                fmt::format("decode: the body ({} bytes) is not a decodable image{}", body.size(), why));
         ++frames_read;
         Outcome<Frame> o;
         o.value.bgr = to_bgr8(img);

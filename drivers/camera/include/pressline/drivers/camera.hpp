@@ -1,6 +1,8 @@
-// Camera capture (OpenCV videoio, libcurl for snapshot URLs): one still frame on request from a
-// V4L2 device, a network camera (RTSP, HTTP MJPEG stream, HTTP snapshot URL), a GStreamer
-// pipeline, or an image folder / numbered sequence (simulation and tests).
+// Camera capture (OpenCV videoio in a module loaded on first use, libcurl for snapshot URLs,
+// pressline_image for files): one still frame on request from a V4L2 device, a network camera
+// (RTSP, HTTP MJPEG stream, HTTP snapshot URL), a GStreamer pipeline, or an image folder /
+// numbered sequence (simulation and tests). V4L2, stream and GStreamer sources need the module
+// pressline-camera-videoio.so (drivers/camera/README.md); without it they fail unsupported.
 //
 // Knows nothing of jobs or QA. Error rule: drivers return Outcome values, never throw (OpenCV
 // and libcurl errors are caught here). Threading: a Camera is used by one thread at a time;
@@ -30,7 +32,7 @@ namespace pressline::drivers::camera {
 //                                         first by mtime, then name; each file used once; only
 //                                         complete files: renamed in, or size stable 50 ms;
 //                                         dotfiles, *.tmp, *.part ignored)
-//   sequence:/path/img_%04d.png           numbered images, in order (OpenCV CAP_IMAGES; starts
+//   sequence:/path/img_%04d.png           numbered images, in order (as OpenCV's CAP_IMAGES; starts
 //                                         at 0 or 1; after the last: Errc::closed, then again)
 // Details, timeouts per source and example messages: drivers/camera/README.md.
 struct Settings {
@@ -63,8 +65,8 @@ struct Frame {
 //   busy         device in use by another process (names it when it can); HTTP 503/429
 //   timeout      open or read not done within open_timeout / read_timeout; folder: no new image
 //   bad_frame    undecodable or empty image (the folder file is used up: the next grab moves on)
-//   unsupported  source kind or setting (unknown prefix, no GStreamer, resolution or pixel
-//                format the device does not give)
+//   unsupported  source kind or setting (unknown prefix, no GStreamer, the videoio module cannot
+//                be loaded, resolution or pixel format the device does not give)
 //   closed       the stream ended or broke, or the end of a sequence (the next grab reconnects,
 //                or starts the sequence again)
 //   io           anything else: permission denied, other HTTP status, socket error (added after
