@@ -13,6 +13,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -21,6 +23,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -231,7 +234,8 @@ public:
     // the job_id so that a late redelivery is still recognised) and deletes tombstones older than
     // `tombstone_cutoff_ms`. Returns the number of jobs pruned.
     int prune(std::int64_t cutoff_ms, std::int64_t tombstone_cutoff_ms);
-    // PASSIVE WAL checkpoint on a separate connection.
+    // PASSIVE WAL checkpoint on a separate connection (commits also wake a checkpoint thread
+    // once the WAL is large: see on_wal_commit).
     void checkpoint();
 
     std::filesystem::path path() const { return path_; }
@@ -258,6 +262,21 @@ private:
     std::atomic<std::int64_t> last_seq_{0};       // of the last committed (or open) transaction
     std::atomic<std::int64_t> committed_seq_{0};  // of the last committed transaction
     std::atomic<std::int64_t> outbox_count_{0};
+
+    // WAL checkpoints off the commit path: the writer's WAL hook wakes checkpointer_ once the WAL
+    // holds kCheckpointFrames; it backfills on ckpt_db_ while intake goes on committing, then
+    // briefly takes mu_ for the frames committed meanwhile so that the next commit restarts the
+    // WAL from its start (it would otherwise grow without end under a steady stream).
+    static int on_wal_commit(void* self, sqlite3* db, const char* name, int frames);
+    void checkpointer_loop();
+    std::mutex wake_mu_;
+    std::condition_variable wake_;
+    bool checkpoint_wanted_ = false;
+    bool stopping_ = false;
+    std::thread checkpointer_;
+    // The free-space check of admission_problem(), at most every kFreeSpaceRecheck (guarded by mu_).
+    std::chrono::steady_clock::time_point free_checked_{};
+    std::string free_problem_;
 };
 
 }  // namespace pressline::agent
