@@ -9,6 +9,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <atomic>
 #include <csignal>
 #include <map>
 #include <mutex>
@@ -94,6 +95,7 @@ struct Daemon::Impl {
     bool draining = false;
     std::string blocked_reason;  // non-empty while intake is blocked
     bool checkpoint_armed = false;
+    std::atomic<bool> kick_queued{false};  // intake (paho thread) -> io: an outbox kick is posted
     bool stopping = false;
     int local_commands = 0;
 
@@ -283,7 +285,11 @@ struct Daemon::Impl {
     IntakeHooks make_hooks() {
         IntakeHooks h;
         h.events_appended = [this] {
+            // One queued kick serves every commit made before it runs: it clears the flag
+            // before the outbox reads, so a commit that finds the flag set is read by it.
+            if (kick_queued.exchange(true)) return;
             asio::post(io, [this] {
+                kick_queued = false;
                 if (outbox) outbox->kick();
                 schedule_checkpoint();
             });
