@@ -289,7 +289,7 @@ struct Daemon::Impl {
             // before the outbox reads, so a commit that finds the flag set is read by it.
             if (kick_queued.exchange(true)) return;
             asio::post(io, [this] {
-                kick_queued = false;
+                kick_queued.exchange(false);  // an RMW: pairs with the hook's exchange
                 if (outbox) outbox->kick();
                 schedule_checkpoint();
             });

@@ -5,6 +5,7 @@
 #include <sys/statvfs.h>
 
 #include <chrono>
+#include <system_error>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -256,7 +257,7 @@ constexpr const char* kMigrations[] = {
                         updated_ms, finished_ms, reason, pruned)
         SELECT job_id, order_id, state, priority, payload, topic, attempt, received_ms,
                updated_ms, finished_ms, reason, pruned
-        FROM jobs ORDER BY received_ms, job_id;
+        FROM jobs;
     DROP TABLE jobs;
     ALTER TABLE jobs_v4 RENAME TO jobs;
     CREATE UNIQUE INDEX jobs_by_id ON jobs(job_id);
@@ -590,7 +591,7 @@ Journal::Journal(const std::filesystem::path& state_dir, JournalOptions options)
         migrate();
         set_options(options_);
         {
-            Stmt st(*cache_, "SELECT max((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'last_seq'), "
+            Stmt st(*cache_, "SELECT max(ifnull((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'last_seq'), 0), "
                              "(SELECT ifnull(max(seq), 0) FROM outbox))");
             last_seq_ = st.step() ? st.int64(0) : 0;
             committed_seq_ = last_seq_.load();
@@ -603,6 +604,7 @@ Journal::Journal(const std::filesystem::path& state_dir, JournalOptions options)
                              nullptr);
         if (rc != SQLITE_OK) fail(ckpt_db_, rc, "open checkpoint connection");
         sqlite3_busy_timeout(ckpt_db_, 1000);
+        sqlite3_exec(ckpt_db_, "PRAGMA synchronous = FULL", nullptr, nullptr, nullptr);
         rc = sqlite3_open_v2(path_.c_str(), &rd_db_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
         if (rc != SQLITE_OK) fail(rd_db_, rc, "open read connection");
         sqlite3_busy_timeout(rd_db_, 5000);
@@ -908,15 +910,18 @@ constexpr int kCheckpointFrames = 1000;
 constexpr int kInlineCheckpointFrames = 16 * kCheckpointFrames;
 }  // namespace
 
-int Journal::on_wal_commit(void* self, sqlite3* db, const char* name, int frames) {
-    // Runs on the writer, inside its COMMIT, with mu_ held.
+int Journal::on_wal_commit(void* self, sqlite3* db, const char* name, int frames) noexcept {
+    // Runs on the writer, inside its COMMIT, with mu_ held. Always SQLITE_OK: anything else
+    // would report the (already durable) transaction as failed.
     auto* j = static_cast<Journal*>(self);
     if (frames >= kInlineCheckpointFrames) {
         sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     } else if (frames >= kCheckpointFrames) {
-        {
+        try {
             std::lock_guard lock(j->wake_mu_);
             j->checkpoint_wanted_ = true;
+        } catch (const std::system_error&) {
+            return SQLITE_OK;  // the next commit asks again
         }
         j->wake_.notify_one();
     }
@@ -924,6 +929,7 @@ int Journal::on_wal_commit(void* self, sqlite3* db, const char* name, int frames
 }
 
 void Journal::checkpointer_loop() {
+    auto last_warning = std::chrono::steady_clock::time_point{};
     for (;;) {
         {
             std::unique_lock lock(wake_mu_);
@@ -932,23 +938,41 @@ void Journal::checkpointer_loop() {
             checkpoint_wanted_ = false;
         }
         try {
-            checkpoint();  // the bulk, concurrent with commits
+            // The bulk, concurrent with commits.
+            const auto [log, backfilled] = checkpoint_frames();
+            // The frames committed meanwhile, with commits held off: afterwards the WAL is fully
+            // backfilled and the next commit starts it again from the beginning. Only when that
+            // remainder is small (step 1 may have been BUSY, or held back by a reader): the
+            // writer's mutex must not be held for a whole checkpoint.
+            if (log - backfilled > kCheckpointFrames / 2) continue;
             std::lock_guard lock(mu_);
-            // The few frames committed meanwhile; afterwards the WAL is fully backfilled and
-            // the next commit starts it again from the beginning.
             const int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
             if (rc != SQLITE_OK && rc != SQLITE_BUSY) fail(db_, rc, "wal checkpoint");
+            // Commits that asked for a checkpoint while this one ran are served by it.
+            std::lock_guard wake(wake_mu_);
+            checkpoint_wanted_ = false;
         } catch (const JournalError& e) {
-            // Harmless for what is committed; the next large WAL tries again.
-            logger("journal")->warn("checkpoint failed: {}", e.what());
+            // Harmless for what is committed; the next large WAL tries again. Said once a minute
+            // at most: a full disk would otherwise repeat it with every commit.
+            const auto now = std::chrono::steady_clock::now();
+            if (now - last_warning > std::chrono::minutes(1)) {
+                logger("journal")->warn("checkpoint failed (the WAL keeps growing until one succeeds): {}", e.what());
+                last_warning = now;
+            }
         }
     }
 }
 
-void Journal::checkpoint() {
+std::pair<int, int> Journal::checkpoint_frames() {
     std::lock_guard lock(ckpt_mu_);
-    int rc = sqlite3_wal_checkpoint_v2(ckpt_db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    int log = 0;
+    int backfilled = 0;
+    int rc = sqlite3_wal_checkpoint_v2(ckpt_db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &backfilled);
     if (rc != SQLITE_OK && rc != SQLITE_BUSY) fail(ckpt_db_, rc, "wal checkpoint");
+    if (rc == SQLITE_BUSY || log < 0) return {log < 0 ? 0 : log, 0};
+    return {log, backfilled};
 }
+
+void Journal::checkpoint() { checkpoint_frames(); }
 
 }  // namespace pressline::agent

@@ -105,8 +105,13 @@ int main(int argc, char** argv) {
         while (!done) {
             const std::int64_t last = journal.last_sequence();
             if (last - deleted >= 512) {
-                journal.outbox_delete_upto(last);
-                deleted = last;
+                try {
+                    journal.outbox_delete_upto(last);
+                    deleted = last;
+                } catch (const JournalError& e) {
+                    std::fprintf(stderr, "bench_commit: outbox delete failed: %s\n", e.what());
+                    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                }
             } else {
                 std::this_thread::sleep_for(std::chrono::milliseconds(5));
             }

@@ -24,6 +24,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -267,8 +268,10 @@ private:
     // holds kCheckpointFrames; it backfills on ckpt_db_ while intake goes on committing, then
     // briefly takes mu_ for the frames committed meanwhile so that the next commit restarts the
     // WAL from its start (it would otherwise grow without end under a steady stream).
-    static int on_wal_commit(void* self, sqlite3* db, const char* name, int frames);
+    static int on_wal_commit(void* self, sqlite3* db, const char* name, int frames) noexcept;
     void checkpointer_loop();
+    // PASSIVE checkpoint on ckpt_db_: {frames in the WAL, frames backfilled} (0 backfilled if BUSY).
+    std::pair<int, int> checkpoint_frames();
     std::mutex wake_mu_;
     std::condition_variable wake_;
     bool checkpoint_wanted_ = false;
