@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -78,6 +79,14 @@ constexpr milliseconds kMaxDrain{1000};
 constexpr int kMaxDrainFrames = 300;
 // Snapshot bodies larger than this are refused (a misconfigured URL serving a video file).
 constexpr curl_off_t kMaxSnapshotBytes = 64 * 1024 * 1024;
+
+// How often the calling thread was preempted so far (-1 if unknown). A grab during which this
+// changed may have been slow for the scheduler's sake, not because it waited for the camera.
+long involuntary_switches() {
+    rusage u{};
+    if (::getrusage(RUSAGE_THREAD, &u) != 0) return -1;
+    return u.ru_nivcsw;
+}
 
 long long ms_count(Clock::duration d) { return std::chrono::duration_cast<milliseconds>(d).count(); }
 
@@ -787,10 +796,14 @@ struct Camera::Impl {
             std::clamp(milliseconds(static_cast<long long>(500.0 / fps)), milliseconds(4), milliseconds(20));
         int grabs = 0;
         for (;;) {
+            const long switches = involuntary_switches();
             const auto t0 = Clock::now();
             bool timed_out = false;
             const bool ok = bounded_grab(timed_out);
             const auto took = Clock::now() - t0;
+            // On a loaded machine a grab from the buffers can take longer than `live` because
+            // this thread was preempted: that is no sign of a fresh frame, so keep draining.
+            const bool preempted = involuntary_switches() != switches;
             if (!ok) {
                 if (timed_out || took >= s.read_timeout - milliseconds(s.read_timeout.count() / 10))
                     return fail<Frame>(Errc::timeout,
@@ -803,7 +816,7 @@ struct Camera::Impl {
             ++frames_read;
             ++grabs;
             if (grabs <= s.flush_frames) continue;  // dropped, whatever its age
-            if (took >= live) break;                // had to wait for the camera: fresh
+            if (took >= live && !preempted) break;  // had to wait for the camera: fresh
             if (grabs > s.flush_frames + kMaxDrainFrames || Clock::now() - start >= kMaxDrain) break;
         }
         cv::Mat m;
