@@ -659,6 +659,8 @@ void Journal::migrate() {
                            fmt::format("journal: {} has schema version {}, newer than this "
                                        "pressline understands ({}); refusing to touch it",
                                        path_.string(), version, kSchemaVersion));
+    file_version_ = version;
+    if (version > 0 && !options_.migrate) return;
     for (int v = version; v < kSchemaVersion; ++v) {
         exec("BEGIN IMMEDIATE");
         try {
@@ -670,6 +672,7 @@ void Journal::migrate() {
             throw;
         }
     }
+    file_version_ = kSchemaVersion;
 }
 
 void Journal::set_options(JournalOptions options) {

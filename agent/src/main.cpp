@@ -36,8 +36,13 @@ std::optional<pressline::config::Config> load(const std::string& file) {
 
 int cmd_status(const pressline::config::Config& cfg) {
     using namespace pressline::agent;
-    Journal j(cfg.storage.state_dir, {});
+    JournalOptions options;
+    options.migrate = false;  // the running daemon may be an older pressline
+    Journal j(cfg.storage.state_dir, options);
     std::cout << fmt::format("journal      {}\n", j.path().string());
+    if (j.file_schema_version() < Journal::schema_version())
+        std::cout << fmt::format("schema       {} (the agent upgrades it to {} when it starts)\n",
+                                 j.file_schema_version(), Journal::schema_version());
     std::cout << fmt::format("last event   {}\n", j.last_sequence());
     std::cout << fmt::format("outbox       {} event(s) not yet acknowledged by the broker\n",
                              j.outbox_count());

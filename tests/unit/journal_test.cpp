@@ -258,31 +258,33 @@ TEST(Journal, SchemaOneIsMigratedKeepingItsJobs) {
     EXPECT_EQ(Journal::schema_version(), 4);
 }
 
+// Makes the journal in `dir` look like one written by schema 3: jobs WITHOUT ROWID, the sequence
+// in meta.last_seq (6 events sent and deleted, 7 still in the outbox).
+void make_schema_three(const fs::path& dir) {
+    { Journal j(dir, opts()); }
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir / "journal.db").c_str(), &db), 0);
+    const char* v3 = R"sql(
+        DROP TABLE jobs;
+        CREATE TABLE jobs (
+            job_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, state TEXT NOT NULL,
+            priority TEXT NOT NULL, payload TEXT NOT NULL, topic TEXT NOT NULL,
+            attempt INTEGER NOT NULL DEFAULT 0, received_ms INTEGER NOT NULL,
+            updated_ms INTEGER NOT NULL, finished_ms INTEGER, reason TEXT,
+            pruned INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+        CREATE INDEX jobs_by_finished ON jobs(finished_ms) WHERE finished_ms IS NOT NULL;
+        INSERT INTO jobs(job_id, order_id, state, priority, payload, topic, received_ms, updated_ms)
+            VALUES ('J-old', 'O-old', 'accepted', 'express', '{"job_id":"J-old"}', 't', 5, 5);
+        INSERT INTO outbox(seq, topic, payload, created_ms) VALUES (7, 't', '{}', 5);
+        UPDATE meta SET value = '6' WHERE key = 'last_seq';
+        PRAGMA user_version = 3;)sql";
+    ASSERT_EQ(sqlite3_exec(db, v3, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    sqlite3_close(db);
+}
+
 TEST(Journal, SchemaThreeIsMigratedKeepingJobsAndTheSequence) {
     TempDir d;
-    { Journal j(d.path, opts()); }
-    {
-        // Make it look like a journal written by schema 3: jobs WITHOUT ROWID, the sequence in
-        // meta.last_seq (6 events sent and deleted, 7 still in the outbox).
-        sqlite3* db = nullptr;
-        ASSERT_EQ(sqlite3_open((d.path / "journal.db").c_str(), &db), 0);
-        const char* v3 = R"sql(
-            DROP TABLE jobs;
-            CREATE TABLE jobs (
-                job_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, state TEXT NOT NULL,
-                priority TEXT NOT NULL, payload TEXT NOT NULL, topic TEXT NOT NULL,
-                attempt INTEGER NOT NULL DEFAULT 0, received_ms INTEGER NOT NULL,
-                updated_ms INTEGER NOT NULL, finished_ms INTEGER, reason TEXT,
-                pruned INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
-            CREATE INDEX jobs_by_finished ON jobs(finished_ms) WHERE finished_ms IS NOT NULL;
-            INSERT INTO jobs(job_id, order_id, state, priority, payload, topic, received_ms, updated_ms)
-                VALUES ('J-old', 'O-old', 'accepted', 'express', '{"job_id":"J-old"}', 't', 5, 5);
-            INSERT INTO outbox(seq, topic, payload, created_ms) VALUES (7, 't', '{}', 5);
-            UPDATE meta SET value = '6' WHERE key = 'last_seq';
-            PRAGMA user_version = 3;)sql";
-        ASSERT_EQ(sqlite3_exec(db, v3, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
-        sqlite3_close(db);
-    }
+    ASSERT_NO_FATAL_FAILURE(make_schema_three(d.path));
     {
         Journal j(d.path, opts());
         auto old = j.job("J-old");
@@ -388,4 +390,31 @@ TEST(Journal, WalStaysBoundedUnderAStreamOfCommits) {
     EXPECT_LT(largest, 16u << 20) << "the WAL was never restarted";
     EXPECT_EQ(j.last_sequence(), 3000);
     EXPECT_TRUE(j.job("J-2999"));
+}
+
+// `pressline status` of a new binary next to an older running daemon: it reads the journal as it
+// is and leaves the migration to the daemon (an older pressline refuses a newer schema).
+TEST(Journal, OpenedWithoutMigrateAnOlderJournalStaysAsItIs) {
+    TempDir d;
+    ASSERT_NO_FATAL_FAILURE(make_schema_three(d.path));
+    auto o = opts();
+    o.migrate = false;
+    {
+        Journal j(d.path, o);
+        EXPECT_EQ(j.file_schema_version(), 3);
+        ASSERT_TRUE(j.job("J-old"));
+        EXPECT_EQ(j.jobs_in_state(JobState::accepted).size(), 1u);
+        EXPECT_EQ(j.last_sequence(), 7);
+    }
+    {
+        Journal j(d.path, o);
+        EXPECT_EQ(j.file_schema_version(), 3) << "the first open without migrate changed the schema";
+    }
+    Journal j(d.path, opts());
+    EXPECT_EQ(j.file_schema_version(), Journal::schema_version());
+    EXPECT_TRUE(j.job("J-old"));
+    // A new journal is created whole even without migrate: there is nothing older to protect.
+    TempDir fresh;
+    Journal n(fresh.path, o);
+    EXPECT_EQ(n.file_schema_version(), Journal::schema_version());
 }

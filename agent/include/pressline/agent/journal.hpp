@@ -55,6 +55,10 @@ struct JournalOptions {
     std::int64_t outbox_max_events = 1'000'000;
     std::int64_t min_free_mb = 64;   // admission: refuse new work below this free space
     std::int64_t max_db_mb = 0;      // 0: no cap
+    // false: an existing journal of an older schema is opened as it is, not migrated (the CLI's
+    // read-only commands: running a new binary's `pressline status` next to the old daemon
+    // must not move the journal to a schema the old binary refuses). The daemon migrates.
+    bool migrate = true;
 };
 
 struct JobRow {
@@ -241,6 +245,8 @@ public:
 
     std::filesystem::path path() const { return path_; }
     static int schema_version();
+    // The schema of this journal file: schema_version() unless opened with migrate = false.
+    int file_schema_version() const { return file_version_; }
 
 private:
     friend class Tx;
@@ -250,6 +256,7 @@ private:
 
     std::filesystem::path path_;
     JournalOptions options_;
+    int file_version_ = 0;
     std::mutex mu_;               // guards db_, cache_ and last_seq_ while in a transaction
     sqlite3* db_ = nullptr;       // the writer connection
     std::unique_ptr<StmtCache> cache_;
