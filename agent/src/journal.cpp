@@ -766,25 +766,17 @@ std::vector<OutboxRow> Journal::outbox_after(std::int64_t after, std::size_t lim
 }
 
 void Journal::outbox_delete_upto(std::int64_t seq) {
-    std::lock_guard lock(mu_);
-    int rc = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
-    if (rc != SQLITE_OK) fail(db_, rc, "BEGIN");
-    try {
+    // transact() restores outbox_count_ if the commit fails.
+    transact(Admission::internal, [&](Tx&) {
         // The floor of the sequence first: the rows about to go are the only record of it.
         Stmt m(*cache_, "UPDATE meta SET value = max(CAST(value AS INTEGER), "
                         "(SELECT ifnull(max(seq), 0) FROM outbox WHERE seq <= ?)) WHERE key = 'last_seq'");
         m.bind(1, seq).run();
         Stmt st(*cache_, "DELETE FROM outbox WHERE seq <= ?");
         st.bind(1, seq).run();
-        const int deleted = sqlite3_changes(db_);
-        rc = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
-        if (rc != SQLITE_OK) fail(db_, rc, "COMMIT");
-        outbox_count_ -= deleted;
+        outbox_count_ -= sqlite3_changes(db_);
         if (outbox_count_ < 0) outbox_count_ = 0;
-    } catch (...) {
-        if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-        throw;
-    }
+    });
 }
 
 std::int64_t Journal::outbox_count() { return outbox_count_.load(); }
