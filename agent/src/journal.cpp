@@ -276,7 +276,7 @@ int Journal::schema_version() { return kSchemaVersion; }
 // ---- Tx ---------------------------------------------------------------------------------------
 
 std::optional<JobRow> Tx::job(const std::string& job_id) {
-    Stmt st(*j_.cache_,
+    Stmt st(cache_,
             "SELECT job_id, order_id, state, priority, payload, topic, attempt, received_ms, "
             "updated_ms, pruned FROM jobs WHERE job_id = ?");
     st.bind(1, job_id);
@@ -296,7 +296,7 @@ std::optional<JobRow> Tx::job(const std::string& job_id) {
 }
 
 void Tx::insert_job(const JobRow& row) {
-    Stmt st(*j_.cache_,
+    Stmt st(cache_,
             "INSERT INTO jobs(job_id, order_id, state, priority, payload, topic, attempt, "
             "received_ms, updated_ms) VALUES (?,?,?,?,?,?,?,?,?)");
     st.bind(1, row.job_id).bind(2, row.order_id).bind(3, std::string(to_string(row.state)));
@@ -315,13 +315,13 @@ std::int64_t Tx::transition(const std::string& job_id, JobState to, const std::s
         throw std::logic_error(fmt::format("job {}: {} -> {} is not a lifecycle transition", job_id,
                                            to_string(cur->state), to_string(to)));
     const std::int64_t seq = event.type.empty() ? 0 : append(event);
-    Stmt st(*j_.cache_,
+    Stmt st(cache_,
             "UPDATE jobs SET state = ?, updated_ms = ?, reason = ?, finished_ms = ? WHERE job_id = ?");
     st.bind(1, std::string(to_string(to))).bind(2, now_ms_);
     if (reason.empty()) st.bind_null(3); else st.bind(3, reason);
     if (is_terminal(to)) st.bind(4, now_ms_); else st.bind_null(4);
     st.bind(5, job_id).run();
-    Stmt tr(*j_.cache_,
+    Stmt tr(cache_,
             "INSERT INTO transitions(job_id, from_state, to_state, reason, at_ms, event_seq) "
             "VALUES (?,?,?,?,?,?)");
     tr.bind(1, job_id).bind(2, std::string(to_string(cur->state))).bind(3, std::string(to_string(to)));
@@ -333,9 +333,9 @@ std::int64_t Tx::transition(const std::string& job_id, JobState to, const std::s
 }
 
 void Tx::start_attempt(const std::string& job_id, int attempt) {
-    Stmt st(*j_.cache_, "UPDATE jobs SET attempt = ?, updated_ms = ? WHERE job_id = ?");
+    Stmt st(cache_, "UPDATE jobs SET attempt = ?, updated_ms = ? WHERE job_id = ?");
     st.bind(1, std::int64_t{attempt}).bind(2, now_ms_).bind(3, job_id).run();
-    Stmt at(*j_.cache_,
+    Stmt at(cache_,
             "INSERT OR IGNORE INTO attempts(job_id, attempt, state, created_ms) VALUES (?,?,?,?)");
     at.bind(1, job_id).bind(2, std::int64_t{attempt}).bind(3, std::string("open")).bind(4, now_ms_).run();
 }
@@ -343,11 +343,11 @@ void Tx::start_attempt(const std::string& job_id, int attempt) {
 int Tx::insert_try(const std::string& job_id, int attempt, const std::string& device) {
     int next = 1;
     {
-        Stmt st(*j_.cache_, "SELECT COALESCE(MAX(try), 0) FROM tries WHERE job_id = ? AND attempt = ?");
+        Stmt st(cache_, "SELECT COALESCE(MAX(try), 0) FROM tries WHERE job_id = ? AND attempt = ?");
         st.bind(1, job_id).bind(2, std::int64_t{attempt});
         if (st.step()) next = static_cast<int>(st.int64(0)) + 1;
     }
-    Stmt ins(*j_.cache_,
+    Stmt ins(cache_,
              "INSERT INTO tries(job_id, attempt, try, device, state, created_ms, updated_ms) "
              "VALUES (?,?,?,?,?,?,?)");
     ins.bind(1, job_id).bind(2, std::int64_t{attempt}).bind(3, std::int64_t{next}).bind(4, device);
@@ -357,7 +357,7 @@ int Tx::insert_try(const std::string& job_id, int attempt, const std::string& de
 
 void Tx::update_try(const std::string& job_id, int attempt, int try_no, const std::string& state,
                     const std::string& device_job) {
-    Stmt st(*j_.cache_,
+    Stmt st(cache_,
             "UPDATE tries SET state = ?, device_job = COALESCE(?, device_job), updated_ms = ? "
             "WHERE job_id = ? AND attempt = ? AND try = ?");
     st.bind(1, state);
@@ -377,7 +377,7 @@ TryRow try_row(const Stmt& st) {
 
 std::vector<TryRow> Tx::tries(const std::string& job_id, int attempt) {
     static const std::string sql = std::string(kTryColumns) + "WHERE job_id = ? AND attempt = ? ORDER BY try";
-    Stmt st(*j_.cache_, sql.c_str());
+    Stmt st(cache_, sql.c_str());
     st.bind(1, job_id).bind(2, std::int64_t{attempt});
     std::vector<TryRow> out;
     while (st.step()) out.push_back(try_row(st));
@@ -409,11 +409,11 @@ PaperRow Tx::insert_paper(const std::string& kind, const std::string& ref, int a
                           const std::string& job_id, const std::string& device) {
     int next = 1;
     {
-        Stmt st(*j_.cache_, "SELECT COALESCE(MAX(copy), 0) FROM paperwork WHERE kind = ? AND ref = ? AND attempt = ?");
+        Stmt st(cache_, "SELECT COALESCE(MAX(copy), 0) FROM paperwork WHERE kind = ? AND ref = ? AND attempt = ?");
         st.bind(1, kind).bind(2, ref).bind(3, std::int64_t{attempt});
         if (st.step()) next = static_cast<int>(st.int64(0)) + 1;
     }
-    Stmt ins(*j_.cache_,
+    Stmt ins(cache_,
              "INSERT INTO paperwork(kind, ref, attempt, copy, job_id, device, state, created_ms, updated_ms) "
              "VALUES (?,?,?,?,?,?,'pending',?,?)");
     ins.bind(1, kind).bind(2, ref).bind(3, std::int64_t{attempt}).bind(4, std::int64_t{next});
@@ -432,7 +432,7 @@ PaperRow Tx::insert_paper(const std::string& kind, const std::string& ref, int a
 
 void Tx::update_paper(const PaperRow& key, const std::string& state, const std::string& reason,
                       const std::string& device_job) {
-    Stmt st(*j_.cache_,
+    Stmt st(cache_,
             "UPDATE paperwork SET state = ?, reason = ?, device_job = COALESCE(?, device_job), "
             "updated_ms = ? WHERE kind = ? AND ref = ? AND attempt = ? AND copy = ?");
     st.bind(1, state).bind(2, reason);
@@ -443,7 +443,7 @@ void Tx::update_paper(const PaperRow& key, const std::string& state, const std::
 
 std::vector<PaperRow> Tx::papers(const std::string& kind, const std::string& ref) {
     static const std::string sql = std::string(kPaperColumns) + "WHERE kind = ? AND ref = ? ORDER BY attempt, copy";
-    Stmt st(*j_.cache_, sql.c_str());
+    Stmt st(cache_, sql.c_str());
     st.bind(1, kind).bind(2, ref);
     std::vector<PaperRow> out;
     while (st.step()) out.push_back(paper_row(st));
@@ -452,10 +452,10 @@ std::vector<PaperRow> Tx::papers(const std::string& kind, const std::string& ref
 
 std::vector<std::string> Tx::mark_order_item_ready(const std::string& order_id, const std::string& job_id) {
     {
-        Stmt ins(*j_.cache_, "INSERT OR IGNORE INTO order_ready(order_id, job_id, at_ms) VALUES (?,?,?)");
+        Stmt ins(cache_, "INSERT OR IGNORE INTO order_ready(order_id, job_id, at_ms) VALUES (?,?,?)");
         ins.bind(1, order_id).bind(2, job_id).bind(3, now_ms_).run();
     }
-    Stmt st(*j_.cache_, "SELECT job_id FROM order_ready WHERE order_id = ? ORDER BY at_ms, job_id");
+    Stmt st(cache_, "SELECT job_id FROM order_ready WHERE order_id = ? ORDER BY at_ms, job_id");
     st.bind(1, order_id);
     std::vector<std::string> out;
     while (st.step()) out.push_back(st.text(0));
@@ -490,7 +490,7 @@ QaRow qa_row(const Stmt& st) {
 }  // namespace
 
 void Tx::put_qa(const QaRow& r) {
-    Stmt st(*j_.cache_,
+    Stmt st(cache_,
             "INSERT INTO qa(job_id, attempt, state, device, camera, verdict, reason, confidence, metrics, "
             "evidence_dir, decided_by, decided_ms, source, note, printed_ms, created_ms, updated_ms) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(job_id, attempt) DO UPDATE SET "
@@ -508,14 +508,14 @@ void Tx::put_qa(const QaRow& r) {
 
 std::optional<QaRow> Tx::qa(const std::string& job_id, int attempt) {
     static const std::string sql = std::string(kQaColumns) + "WHERE job_id = ? AND attempt = ?";
-    Stmt st(*j_.cache_, sql.c_str());
+    Stmt st(cache_, sql.c_str());
     st.bind(1, job_id).bind(2, std::int64_t{attempt});
     if (!st.step()) return std::nullopt;
     return qa_row(st);
 }
 
 std::optional<CommandRow> Tx::command(const std::string& command_id) {
-    Stmt st(*j_.cache_, "SELECT command_id, type, result FROM commands WHERE command_id = ?");
+    Stmt st(cache_, "SELECT command_id, type, result FROM commands WHERE command_id = ?");
     st.bind(1, command_id);
     if (!st.step()) return std::nullopt;
     CommandRow r{st.text(0), st.text(1), nlohmann::json::parse(st.text(2), nullptr, false)};
@@ -523,20 +523,20 @@ std::optional<CommandRow> Tx::command(const std::string& command_id) {
 }
 
 void Tx::insert_command(const CommandRow& row) {
-    Stmt st(*j_.cache_,
+    Stmt st(cache_,
             "INSERT INTO commands(command_id, type, result, received_ms) VALUES (?,?,?,?)");
     st.bind(1, row.command_id).bind(2, row.type).bind(3, row.result.dump()).bind(4, now_ms_).run();
 }
 
 std::optional<std::string> Tx::meta(const std::string& key) {
-    Stmt st(*j_.cache_, "SELECT value FROM meta WHERE key = ?");
+    Stmt st(cache_, "SELECT value FROM meta WHERE key = ?");
     st.bind(1, key);
     if (!st.step()) return std::nullopt;
     return st.text(0);
 }
 
 void Tx::set_meta(const std::string& key, const std::string& value) {
-    Stmt st(*j_.cache_, "INSERT INTO meta(key, value) VALUES (?, ?) "
+    Stmt st(cache_, "INSERT INTO meta(key, value) VALUES (?, ?) "
                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
     st.bind(1, key).bind(2, value).run();
 }
@@ -742,7 +742,7 @@ std::int64_t Journal::transact(Admission admission, const std::function<void(Tx&
     int rc = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
     if (rc != SQLITE_OK) fail(db_, rc, "BEGIN");
     try {
-        Tx tx(*this, wall_ms());
+        Tx tx(*this, *cache_, wall_ms());
         fn(tx);
         rc = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
         if (rc != SQLITE_OK) fail(db_, rc, "COMMIT");
@@ -784,16 +784,15 @@ std::int64_t Journal::outbox_count() { return outbox_count_.load(); }
 std::int64_t Journal::last_sequence() { return committed_seq_.load(); }
 
 std::optional<JobRow> Journal::job(const std::string& job_id) {
-    std::lock_guard lock(mu_);
-    Tx tx(*this, wall_ms());
-    return tx.job(job_id);
+    std::lock_guard lock(rd_mu_);
+    return reader().job(job_id);
 }
 
 std::vector<JobRow> Journal::jobs_in_state(JobState state) {
     std::vector<std::string> ids;
     {
-        std::lock_guard lock(mu_);
-        Stmt st(*cache_, "SELECT job_id FROM jobs WHERE state = ? ORDER BY received_ms");
+        std::lock_guard lock(rd_mu_);
+        Stmt st(*rd_cache_, "SELECT job_id FROM jobs WHERE state = ? ORDER BY received_ms");
         st.bind(1, std::string(to_string(state)));
         while (st.step()) ids.push_back(st.text(0));
     }
@@ -806,8 +805,8 @@ std::vector<JobRow> Journal::jobs_in_state(JobState state) {
 std::vector<TryRow> Journal::open_tries() {
     static const std::string sql = std::string(kTryColumns) +
         "WHERE state IN ('recorded', 'created', 'handed_over') ORDER BY created_ms, job_id";
-    std::lock_guard lock(mu_);
-    Stmt st(*cache_, sql.c_str());
+    std::lock_guard lock(rd_mu_);
+    Stmt st(*rd_cache_, sql.c_str());
     std::vector<TryRow> out;
     while (st.step()) out.push_back(try_row(st));
     return out;
@@ -815,8 +814,8 @@ std::vector<TryRow> Journal::open_tries() {
 
 std::vector<TryRow> Journal::tries(const std::string& job_id) {
     static const std::string sql = std::string(kTryColumns) + "WHERE job_id = ? ORDER BY attempt, try";
-    std::lock_guard lock(mu_);
-    Stmt st(*cache_, sql.c_str());
+    std::lock_guard lock(rd_mu_);
+    Stmt st(*rd_cache_, sql.c_str());
     st.bind(1, job_id);
     std::vector<TryRow> out;
     while (st.step()) out.push_back(try_row(st));
@@ -826,29 +825,27 @@ std::vector<TryRow> Journal::tries(const std::string& job_id) {
 std::vector<PaperRow> Journal::open_papers() {
     static const std::string sql = std::string(kPaperColumns) +
         "WHERE state IN ('pending', 'sending') ORDER BY created_ms, kind, ref, attempt, copy";
-    std::lock_guard lock(mu_);
-    Stmt st(*cache_, sql.c_str());
+    std::lock_guard lock(rd_mu_);
+    Stmt st(*rd_cache_, sql.c_str());
     std::vector<PaperRow> out;
     while (st.step()) out.push_back(paper_row(st));
     return out;
 }
 
 std::vector<PaperRow> Journal::papers(const std::string& kind, const std::string& ref) {
-    std::lock_guard lock(mu_);
-    Tx tx(*this, wall_ms());
-    return tx.papers(kind, ref);
+    std::lock_guard lock(rd_mu_);
+    return reader().papers(kind, ref);
 }
 
 std::optional<QaRow> Journal::qa(const std::string& job_id, int attempt) {
-    std::lock_guard lock(mu_);
-    Tx tx(*this, wall_ms());
-    return tx.qa(job_id, attempt);
+    std::lock_guard lock(rd_mu_);
+    return reader().qa(job_id, attempt);
 }
 
 std::vector<QaRow> Journal::qa_rows(const std::string& job_id) {
     static const std::string sql = std::string(kQaColumns) + "WHERE job_id = ? ORDER BY attempt";
-    std::lock_guard lock(mu_);
-    Stmt st(*cache_, sql.c_str());
+    std::lock_guard lock(rd_mu_);
+    Stmt st(*rd_cache_, sql.c_str());
     st.bind(1, job_id);
     std::vector<QaRow> out;
     while (st.step()) out.push_back(qa_row(st));
@@ -856,9 +853,8 @@ std::vector<QaRow> Journal::qa_rows(const std::string& job_id) {
 }
 
 std::optional<std::string> Journal::meta(const std::string& key) {
-    std::lock_guard lock(mu_);
-    Tx tx(*this, wall_ms());
-    return tx.meta(key);
+    std::lock_guard lock(rd_mu_);
+    return reader().meta(key);
 }
 
 int Journal::prune(std::int64_t cutoff_ms, std::int64_t tombstone_cutoff_ms) {

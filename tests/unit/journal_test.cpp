@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -418,3 +419,43 @@ TEST(Journal, OpenedWithoutMigrateAnOlderJournalStaysAsItIs) {
     Journal n(fresh.path, o);
     EXPECT_EQ(n.file_schema_version(), Journal::schema_version());
 }
+
+// The io_context reads jobs while intake commits on paho's thread: a read must neither wait for
+// a transaction that is still open (its fsync can take milliseconds) nor see what it has not
+// committed yet.
+TEST(Journal, ReadsDoNotWaitForAnOpenTransactionAndSeeOnlyCommits) {
+    TempDir d;
+    Journal j(d.path, opts());
+    j.transact(Admission::internal, [](Tx& tx) { tx.insert_job(job("J-1")); });
+
+    std::promise<void> inside;
+    std::promise<void> release;
+    auto writer = std::async(std::launch::async, [&] {
+        j.transact(Admission::internal, [&](Tx& tx) {
+            tx.insert_job(job("J-2"));
+            tx.transition("J-1", JobState::cancelled, "test", {"job.cancelled", "J-1", {}});
+            inside.set_value();
+            release.get_future().wait();
+        });
+    });
+    inside.get_future().wait();
+    auto reads = std::async(std::launch::async, [&] {
+        return std::make_tuple(j.job("J-1"), j.job("J-2"), j.jobs_in_state(JobState::accepted).size(),
+                               j.open_papers().size(), j.meta("draining"));
+    });
+    const bool answered = reads.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+    release.set_value();
+    writer.get();
+    ASSERT_TRUE(answered) << "a read waited for the open transaction";
+    auto [one, two, accepted, papers, draining] = reads.get();
+    ASSERT_TRUE(one.has_value());
+    EXPECT_EQ(one->state, JobState::accepted) << "a read saw an uncommitted transition";
+    EXPECT_FALSE(two.has_value()) << "a read saw an uncommitted job";
+    EXPECT_EQ(accepted, 1u);
+    EXPECT_EQ(papers, 0u);
+    EXPECT_FALSE(draining.has_value());
+    // Once committed, the next read sees it.
+    EXPECT_EQ(j.job("J-1")->state, JobState::cancelled);
+    EXPECT_TRUE(j.job("J-2").has_value());
+}
+

@@ -144,7 +144,8 @@ struct CommandRow {
     nlohmann::json result;
 };
 
-// One open transaction. Valid only inside Journal::transact's callback.
+// One open transaction. Valid only inside Journal::transact's callback. (The Journal's own read
+// methods also use one, on the read-only connection: a write through it fails.)
 class Tx {
 public:
     std::optional<JobRow> job(const std::string& job_id);
@@ -184,8 +185,9 @@ public:
 
 private:
     friend class Journal;
-    explicit Tx(class Journal& j, std::int64_t now_ms) : j_(j), now_ms_(now_ms) {}
+    Tx(class Journal& j, class StmtCache& cache, std::int64_t now_ms) : j_(j), cache_(cache), now_ms_(now_ms) {}
     class Journal& j_;
+    class StmtCache& cache_;
     std::int64_t now_ms_;
     std::int64_t appended_ = 0;
 };
@@ -262,9 +264,13 @@ private:
     std::unique_ptr<StmtCache> cache_;
     // Outbox reads use their own connection: in WAL mode they see the last commit and never
     // wait for an intake commit's fsync, so the io_context thread is not held up by intake.
+    // The Journal's read methods (job(), open_papers(), ...) use it too, so that the io_context
+    // never waits on the writer mutex while an intake commit is in its fsync, nor the other way
+    // round. A read sees every transaction committed before it starts.
     std::mutex rd_mu_;
     sqlite3* rd_db_ = nullptr;
     std::unique_ptr<StmtCache> rd_cache_;
+    Tx reader() { return Tx(*this, *rd_cache_, 0); }  // with rd_mu_ held
     std::mutex ckpt_mu_;
     sqlite3* ckpt_db_ = nullptr;  // checkpoints only
     std::atomic<std::int64_t> last_seq_{0};       // of the last committed (or open) transaction
