@@ -728,6 +728,7 @@ std::int64_t Journal::insert_event(const EventSpec& event, std::int64_t now_ms) 
     st.bind(1, seq).bind(2, options_.events_topic).bind(3, payload).bind(4, now_ms).run();
     last_seq_ = seq;  // restored by transact() on rollback
     ++outbox_count_;
+    uncommitted_.push_back({seq, options_.events_topic, payload});  // to tail_ once committed
     return seq;
 }
 
@@ -739,6 +740,7 @@ std::int64_t Journal::transact(Admission admission, const std::function<void(Tx&
     std::lock_guard lock(mu_);
     const std::int64_t saved_seq = last_seq_.load();
     const std::int64_t saved_count = outbox_count_.load();
+    uncommitted_.clear();
     int rc = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
     if (rc != SQLITE_OK) fail(db_, rc, "BEGIN");
     try {
@@ -751,12 +753,31 @@ std::int64_t Journal::transact(Admission admission, const std::function<void(Tx&
         if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
         last_seq_ = saved_seq;
         outbox_count_ = saved_count;
+        uncommitted_.clear();
         throw;
+    }
+    if (!uncommitted_.empty()) {
+        // Still under mu_, so the tail grows in commit (= sequence) order.
+        std::lock_guard tail(tail_mu_);
+        for (auto& row : uncommitted_) tail_.push_back(std::move(row));
+        uncommitted_.clear();
+        while (tail_.size() > kTailEvents) tail_.pop_front();
     }
     return last_seq_ != saved_seq ? last_seq_.load() : 0;
 }
 
 std::vector<OutboxRow> Journal::outbox_after(std::int64_t after, std::size_t limit) {
+    {
+        // The tail holds every event committed from its front on: when that covers `after + 1`,
+        // the answer (possibly "nothing newer") needs no read of the database.
+        std::lock_guard tail(tail_mu_);
+        if (!tail_.empty() && tail_.front().seq <= after + 1) {
+            std::vector<OutboxRow> rows;
+            const auto skip = static_cast<std::size_t>(std::max<std::int64_t>(0, after + 1 - tail_.front().seq));
+            for (std::size_t i = skip; i < tail_.size() && rows.size() < limit; ++i) rows.push_back(tail_[i]);
+            return rows;
+        }
+    }
     std::lock_guard lock(rd_mu_);
     Stmt st(*rd_cache_, "SELECT seq, topic, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?");
     st.bind(1, after).bind(2, static_cast<std::int64_t>(limit));
@@ -777,6 +798,8 @@ void Journal::outbox_delete_upto(std::int64_t seq) {
         outbox_count_ -= sqlite3_changes(db_);
         if (outbox_count_ < 0) outbox_count_ = 0;
     });
+    std::lock_guard tail(tail_mu_);
+    while (!tail_.empty() && tail_.front().seq <= seq) tail_.pop_front();
 }
 
 std::int64_t Journal::outbox_count() { return outbox_count_.load(); }

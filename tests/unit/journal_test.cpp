@@ -459,3 +459,66 @@ TEST(Journal, ReadsDoNotWaitForAnOpenTransactionAndSeeOnlyCommits) {
     EXPECT_TRUE(j.job("J-2").has_value());
 }
 
+// The outbox publishes recent events from memory: whatever it asks for, the answer must be the
+// database's, across rollbacks, more events than memory keeps, and deletion of acknowledged ones.
+TEST(Journal, OutboxAnswersAsTheDatabaseDoes) {
+    TempDir d;
+    Journal j(d.path, opts());
+    for (int i = 0; i < 1500; ++i) {
+        if (i == 1200) {
+            EXPECT_THROW(j.transact(Admission::internal,
+                                    [](Tx& tx) {
+                                        tx.append({"t.lost", std::nullopt, {}});
+                                        throw std::runtime_error("boom");
+                                    }),
+                         std::runtime_error);
+        }
+        j.transact(Admission::internal, [i](Tx& tx) {
+            tx.append({"t.event", "J-" + std::to_string(i), {{"i", i}}});
+            if (i % 3 == 0) tx.append({"t.second", std::nullopt, {{"i", i}}});
+        });
+    }
+    const std::int64_t last = j.last_sequence();
+    ASSERT_EQ(last, 2000);
+
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open_v2((d.path / "journal.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+    auto from_db = [&](std::int64_t after, int limit) {
+        sqlite3_stmt* st = nullptr;
+        sqlite3_prepare_v2(db, "SELECT seq, topic, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", -1, &st,
+                           nullptr);
+        sqlite3_bind_int64(st, 1, after);
+        sqlite3_bind_int(st, 2, limit);
+        std::vector<std::string> rows;
+        while (sqlite3_step(st) == SQLITE_ROW)
+            rows.push_back(std::to_string(sqlite3_column_int64(st, 0)) + " " +
+                           reinterpret_cast<const char*>(sqlite3_column_text(st, 1)) + " " +
+                           reinterpret_cast<const char*>(sqlite3_column_text(st, 2)));
+        sqlite3_finalize(st);
+        return rows;
+    };
+    auto from_outbox = [&](std::int64_t after, int limit) {
+        std::vector<std::string> rows;
+        for (const auto& r : j.outbox_after(after, static_cast<std::size_t>(limit)))
+            rows.push_back(std::to_string(r.seq) + " " + r.topic + " " + r.payload);
+        return rows;
+    };
+    for (std::int64_t after : {std::int64_t{0}, std::int64_t{500}, last - 1100, last - 1024, last - 1023, last - 5,
+                               last - 1, last, last + 7}) {
+        for (int limit : {1, 3, 64}) {
+            SCOPED_TRACE("after " + std::to_string(after) + " limit " + std::to_string(limit));
+            EXPECT_EQ(from_outbox(after, limit), from_db(after, limit));
+        }
+    }
+    EXPECT_TRUE(from_outbox(last, 10).empty());
+
+    j.outbox_delete_upto(1990);
+    for (std::int64_t after : {std::int64_t{0}, std::int64_t{1989}, std::int64_t{1990}, std::int64_t{1995}}) {
+        SCOPED_TRACE("after deleting up to 1990, after " + std::to_string(after));
+        EXPECT_EQ(from_outbox(after, 64), from_db(after, 64));
+    }
+    j.transact(Admission::internal, [](Tx& tx) { tx.append({"t.after", std::nullopt, {}}); });
+    EXPECT_EQ(from_outbox(1990, 64), from_db(1990, 64));
+    EXPECT_EQ(from_outbox(1990, 64).size(), 11u);
+    sqlite3_close(db);
+}

@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -271,6 +272,13 @@ private:
     sqlite3* rd_db_ = nullptr;
     std::unique_ptr<StmtCache> rd_cache_;
     Tx reader() { return Tx(*this, *rd_cache_, 0); }  // with rd_mu_ held
+    // The last kTailEvents committed events, in sequence order, so that the outbox publishes a
+    // new event without reading it back from the database. uncommitted_ (guarded by mu_) holds
+    // those of the open transaction until it commits.
+    static constexpr std::size_t kTailEvents = 1024;
+    std::vector<OutboxRow> uncommitted_;
+    std::mutex tail_mu_;
+    std::deque<OutboxRow> tail_;
     std::mutex ckpt_mu_;
     sqlite3* ckpt_db_ = nullptr;  // checkpoints only
     std::atomic<std::int64_t> last_seq_{0};       // of the last committed (or open) transaction
