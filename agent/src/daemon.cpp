@@ -84,8 +84,8 @@ struct Daemon::Impl {
     std::map<std::string, std::string> device_status;  // device -> retained status payload
     std::shared_ptr<MqttLink> link;
     std::mutex link_mu;                   // guards link_for_paho (read on paho's thread)
-    std::mutex changed_mu;                // guards changed_jobs (filled on paho's thread)
-    std::vector<std::string> changed_jobs;
+    std::mutex accepted_mu;               // guards accepted_jobs (filled on paho's thread)
+    std::vector<std::string> accepted_jobs;
     std::weak_ptr<MqttLink> link_for_paho;
     asio::signal_set signals{io};
     asio::steady_timer watchdog{io};
@@ -314,26 +314,32 @@ struct Daemon::Impl {
                 publish_status();
             });
         };
-        // Jobs accepted while the io_context is busy are handed over together: one wake-up and
-        // one paperwork pass per batch instead of per job under a stream of orders.
-        h.job_changed = [this](const std::string& job_id) {
+        // Jobs accepted while the io_context is busy are handed over together: one wake-up per
+        // batch instead of one per job under a stream of orders.
+        h.job_accepted = [this](const std::string& job_id) {
             bool first = false;
             {
-                std::lock_guard lock(changed_mu);
-                first = changed_jobs.empty();
-                changed_jobs.push_back(job_id);
+                std::lock_guard lock(accepted_mu);
+                first = accepted_jobs.empty();
+                accepted_jobs.push_back(job_id);
             }
             if (!first) return;
             asio::post(io, [this] {
                 std::vector<std::string> ids;
                 {
-                    std::lock_guard lock(changed_mu);
-                    ids.swap(changed_jobs);
+                    std::lock_guard lock(accepted_mu);
+                    ids.swap(accepted_jobs);
                 }
                 for (const auto& id : ids) {
                     if (qa) qa->job_changed(id);
                     if (printing) printing->job_changed(id);
                 }
+            });
+        };
+        h.job_changed = [this](const std::string& job_id) {
+            asio::post(io, [this, job_id] {
+                if (qa) qa->job_changed(job_id);
+                if (printing) printing->job_changed(job_id);
                 if (paperwork) paperwork->changed();
             });
         };

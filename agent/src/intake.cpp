@@ -152,7 +152,7 @@ void Intake::on_job(const std::string& topic, const std::string& payload) {
         log->info("job duplicate job_id={} conflict={}", job.job_id, conflict);
     } else {
         log->info("job accepted job_id={} order_id={} priority={}", job.job_id, job.order_id, job.priority);
-        if (hooks_.job_changed) hooks_.job_changed(job.job_id);
+        if (hooks_.job_accepted) hooks_.job_accepted(job.job_id);
     }
 }
 

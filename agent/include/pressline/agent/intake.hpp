@@ -31,7 +31,9 @@ struct IntakeHooks {
     std::function<void()> refuse;  // drop the broker connection now (no PUBACK may go out)
     std::function<void()> unblocked;                             // it can again
     std::function<void(bool draining)> drain_changed;
-    // A job's state changed through intake (accepted, cancelled, reprint): the pipeline looks.
+    // A new job was accepted: the pipeline looks (nothing about it can need paperwork yet).
+    std::function<void(const std::string& job_id)> job_accepted;
+    // A command changed a job (cancel, reprint, qa_decision): the pipeline and paperwork look.
     std::function<void(const std::string& job_id)> job_changed;
     // Whether a device of this name is configured (pause_device / resume_device).
     std::function<bool(const std::string& device)> device_known;
