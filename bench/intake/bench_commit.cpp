@@ -21,6 +21,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "../common/percentile.hpp"
 #include "orders.hpp"
 #include "pressline/agent/intake.hpp"
 #include "pressline/agent/journal.hpp"
@@ -30,6 +31,7 @@
 namespace fs = std::filesystem;
 using namespace pressline::agent;
 using Clock = std::chrono::steady_clock;
+using pressline::bench::percentile;
 
 namespace {
 
@@ -49,12 +51,6 @@ double written_bytes() {
     while (io >> key >> value)
         if (key == "write_bytes:") return value;
     return 0;
-}
-
-double percentile(std::vector<double> v, double p) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
 }
 
 }  // namespace

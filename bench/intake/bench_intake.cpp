@@ -34,6 +34,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "../common/percentile.hpp"
 #include "mqtt_util.hpp"
 #include "orders.hpp"
 
@@ -294,13 +295,6 @@ void phase_sqlite(const Options& o, Results& r) {
     r.j["ceiling_sqlite"] = {{"rows", o.n}, {"seconds", s}, {"rows_per_s", o.n / s}, {"dir", o.sqlite_dir}};
 }
 
-double percentile(std::vector<std::int64_t>& v, double p) {
-    if (v.empty()) return NAN;
-    std::sort(v.begin(), v.end());
-    auto idx = static_cast<std::size_t>(std::ceil(p / 100.0 * v.size())) - 1;
-    return v[std::min(idx, v.size() - 1)] / 1e6;
-}
-
 void phase_latency(const Options& o, const Topics& t, EventCounter& events, Results& r) {
     int n = static_cast<int>(std::lround(o.rate * o.latency_s));
     std::cerr << "latency: " << n << " orders at " << o.rate << "/s..." << std::endl;
@@ -326,9 +320,9 @@ void phase_latency(const Options& o, const Topics& t, EventCounter& events, Resu
                       {"accepted", static_cast<int>(lat.size())},
                       {"target_rate", o.rate},
                       {"achieved_rate", n / send_s},
-                      {"p50_ms", percentile(lat, 50)},
-                      {"p99_ms", percentile(lat, 99)},
-                      {"max_ms", lat.empty() ? NAN : lat.back() / 1e6},
+                      {"p50_ms", pressline::bench::percentile(lat, 0.50) / 1e6},
+                      {"p99_ms", pressline::bench::percentile(lat, 0.99) / 1e6},
+                      {"max_ms", pressline::bench::percentile(lat, 1.0) / 1e6},
                       {"complete", ok}};
     if (!ok) throw std::runtime_error("latency phase: only " + std::to_string(lat.size()) + " of " + std::to_string(n) + " accepted");
 }

@@ -29,9 +29,11 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/core/utility.hpp>
 
+#include "../common/percentile.hpp"
 #include "pressline/devices/qa/inspector.hpp"
 
 namespace fs = std::filesystem;
+using pressline::bench::percentile;
 namespace qa = pressline::devices::qa;
 using Clock = std::chrono::steady_clock;
 
@@ -39,15 +41,6 @@ namespace {
 
 double ms_since(Clock::time_point t0) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
-double percentile(std::vector<double> v, double p) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    const double idx = p * static_cast<double>(v.size() - 1);
-    const auto lo = static_cast<std::size_t>(idx);
-    const auto hi = std::min(lo + 1, v.size() - 1);
-    return v[lo] + (v[hi] - v[lo]) * (idx - static_cast<double>(lo));
 }
 
 std::string slurp(const fs::path& p) {
