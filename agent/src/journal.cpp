@@ -761,7 +761,7 @@ std::int64_t Journal::transact(Admission admission, const std::function<void(Tx&
         std::lock_guard tail(tail_mu_);
         for (auto& row : uncommitted_) tail_.push_back(std::move(row));
         uncommitted_.clear();
-        while (tail_.size() > kTailEvents) tail_.pop_front();
+        while (tail_.size() > kOutboxTail) tail_.pop_front();
     }
     return last_seq_ != saved_seq ? last_seq_.load() : 0;
 }

@@ -218,6 +218,8 @@ public:
 
     // Outbox, oldest first: events with seq > after, at most `limit`.
     std::vector<OutboxRow> outbox_after(std::int64_t after, std::size_t limit);
+    // How many of the newest committed events outbox_after answers from memory.
+    static constexpr std::size_t kOutboxTail = 256;
     // Removes events up to and including `seq` (after the broker acknowledged them).
     void outbox_delete_upto(std::int64_t seq);
     std::int64_t outbox_count();
@@ -272,10 +274,9 @@ private:
     sqlite3* rd_db_ = nullptr;
     std::unique_ptr<StmtCache> rd_cache_;
     Tx reader() { return Tx(*this, *rd_cache_, 0); }  // with rd_mu_ held
-    // The last kTailEvents committed events, in sequence order, so that the outbox publishes a
+    // The last kOutboxTail committed events, in sequence order, so that the outbox publishes a
     // new event without reading it back from the database. uncommitted_ (guarded by mu_) holds
     // those of the open transaction until it commits.
-    static constexpr std::size_t kTailEvents = 1024;
     std::vector<OutboxRow> uncommitted_;
     std::mutex tail_mu_;
     std::deque<OutboxRow> tail_;
