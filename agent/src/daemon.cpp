@@ -82,11 +82,13 @@ struct Daemon::Impl {
     std::unique_ptr<QaFlow> qa;           // io thread; visual QA of printed garments
     std::unique_ptr<ControlServer> control;  // io thread; {state_dir}/control.sock
     std::map<std::string, std::string> device_status;  // device -> retained status payload
-    std::shared_ptr<MqttLink> link;
+    // Used from paho's threads: declared before the link so that they outlive it.
     std::mutex link_mu;                   // guards link_for_paho (read on paho's thread)
+    std::weak_ptr<MqttLink> link_for_paho;
     std::mutex accepted_mu;               // guards accepted_jobs (filled on paho's thread)
     std::vector<std::string> accepted_jobs;
-    std::weak_ptr<MqttLink> link_for_paho;
+    std::atomic<bool> kick_queued{false};  // intake (paho thread) -> io: an outbox kick is posted
+    std::shared_ptr<MqttLink> link;
     asio::signal_set signals{io};
     asio::steady_timer watchdog{io};
     asio::steady_timer checkpoint_timer{io};
@@ -97,7 +99,6 @@ struct Daemon::Impl {
     bool draining = false;
     std::string blocked_reason;  // non-empty while intake is blocked
     bool checkpoint_armed = false;
-    std::atomic<bool> kick_queued{false};  // intake (paho thread) -> io: an outbox kick is posted
     bool stopping = false;
     int local_commands = 0;
 

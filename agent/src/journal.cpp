@@ -542,6 +542,7 @@ void Tx::set_meta(const std::string& key, const std::string& value) {
 }
 
 std::int64_t Tx::append(const EventSpec& event) {
+    if (&cache_ != j_.cache_.get()) throw std::logic_error("journal: an event appended outside a transaction");
     ++appended_;
     return j_.insert_event(event, now_ms_);
 }
@@ -757,11 +758,20 @@ std::int64_t Journal::transact(Admission admission, const std::function<void(Tx&
         throw;
     }
     if (!uncommitted_.empty()) {
-        // Still under mu_, so the tail grows in commit (= sequence) order.
+        // Still under mu_, so the tail grows in commit (= sequence) order. It must never have a
+        // hole: outbox_after trusts it from its front on. So a row that does not follow (or an
+        // allocation failure) empties it, and the database answers until it fills again.
         std::lock_guard tail(tail_mu_);
-        for (auto& row : uncommitted_) tail_.push_back(std::move(row));
+        try {
+            for (auto& row : uncommitted_) {
+                if (!tail_.empty() && row.seq != tail_.back().seq + 1) tail_.clear();
+                tail_.push_back(std::move(row));
+            }
+            while (tail_.size() > kOutboxTail) tail_.pop_front();
+        } catch (...) {
+            tail_.clear();
+        }
         uncommitted_.clear();
-        while (tail_.size() > kOutboxTail) tail_.pop_front();
     }
     return last_seq_ != saved_seq ? last_seq_.load() : 0;
 }

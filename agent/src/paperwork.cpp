@@ -233,6 +233,7 @@ struct Paperwork::Impl : std::enable_shared_from_this<Paperwork::Impl> {
     // records its own outcome (the io_context may not run its handler any more).
     std::atomic<bool> halt{false};
     bool started = false;
+    std::unique_ptr<asio::steady_timer> reread_timer;  // after a failed read of open paperwork
 
     Impl(asio::io_context& io_, asio::thread_pool& w, asio::thread_pool& dio, Journal& j,
          const config::Config& c, PaperworkHooks h)
@@ -349,7 +350,14 @@ struct Paperwork::Impl : std::enable_shared_from_this<Paperwork::Impl> {
         try {
             rows = journal.open_papers();
         } catch (const std::exception& e) {
-            logger("labels")->error("journal: cannot read open paperwork: {}", e.what());
+            // Nothing else may come to look again soon (a quiet station): look again ourselves.
+            logger("labels")->error("journal: cannot read open paperwork (again in {} s): {}", cfg.labels.retry_s,
+                                    e.what());
+            if (!reread_timer) reread_timer = std::make_unique<asio::steady_timer>(io);
+            reread_timer->expires_after(std::chrono::seconds(cfg.labels.retry_s));
+            reread_timer->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+                if (!ec) self->changed();
+            });
             return;
         }
         take_up(rows);
@@ -692,6 +700,7 @@ void Paperwork::stop() {
     impl_->stopping = true;
     impl_->halt = true;
     for (auto& [name, d] : impl_->devices) d.timer->cancel();
+    if (impl_->reread_timer) impl_->reread_timer->cancel();
 }
 
 void Paperwork::changed() { impl_->changed(); }
