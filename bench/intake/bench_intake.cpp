@@ -20,6 +20,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -98,9 +99,15 @@ public:
         latency_ns_.clear();
         latency_ns_.reserve(n);
         sent_ = std::vector<std::atomic<std::int64_t>>(n);
+        sent_wall_ms_ = std::vector<std::atomic<std::int64_t>>(n);
+        inbound_ms_.clear();
+        outbound_ms_.clear();
     }
     std::string job_id(const std::string& phase, int i) const { return run_ + "-" + phase + "-" + std::to_string(i); }
-    void sent(int i, std::int64_t ns) { sent_[i].store(ns, std::memory_order_release); }
+    void sent(int i, std::int64_t ns) {
+        sent_wall_ms_[i].store(wall_ms(), std::memory_order_relaxed);
+        sent_[i].store(ns, std::memory_order_release);
+    }
 
     // Waits until every job of the phase is accepted; false on timeout.
     bool wait_all(double timeout_s) {
@@ -122,6 +129,12 @@ public:
     std::vector<std::int64_t> latencies() {
         std::lock_guard lock(mutex_);
         return latency_ns_;
+    }
+    // The two halves of each latency, split at the event's `time` (the agent's commit, in ms of
+    // the wall clock): publish -> broker -> agent -> commit, and outbox -> broker -> us.
+    std::pair<std::vector<std::int64_t>, std::vector<std::int64_t>> halves() {
+        std::lock_guard lock(mutex_);
+        return {inbound_ms_, outbound_ms_};
     }
 
 private:
@@ -158,6 +171,10 @@ private:
         seen_[i] = 1;
         std::int64_t sent = sent_[i].load(std::memory_order_acquire);
         if (sent > 0) latency_ns_.push_back(now - sent);
+        if (auto committed = event_time_ms(ev.value("time", "")); committed > 0 && sent > 0) {
+            inbound_ms_.push_back(committed - sent_wall_ms_[i].load(std::memory_order_relaxed));
+            outbound_ms_.push_back(wall_ms() - committed);
+        }
         last_arrival_ns_ = now;
         if (++accepted_ >= expected_) cv_.notify_all();
     }
@@ -172,7 +189,25 @@ private:
     std::vector<char> seen_;
     std::vector<std::int64_t> latency_ns_;
     std::vector<std::atomic<std::int64_t>> sent_;
+    std::vector<std::atomic<std::int64_t>> sent_wall_ms_;
+    std::vector<std::int64_t> inbound_ms_, outbound_ms_;
     std::int64_t last_arrival_ns_ = 0;
+
+    static std::int64_t wall_ms() {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch()).count();
+    }
+    // "2026-11-27T16:30:02.219Z" -> ms since the epoch; 0 if it is not that form.
+    static std::int64_t event_time_ms(const std::string& s) {
+        std::tm tm{};
+        int ms = 0;
+        if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                        &tm.tm_min, &tm.tm_sec, &ms) != 7)
+            return 0;
+        tm.tm_year -= 1900;
+        tm.tm_mon -= 1;
+        return static_cast<std::int64_t>(timegm(&tm)) * 1000 + ms;
+    }
 };
 
 ConnectSettings publisher_settings(const Options& o) {
@@ -316,6 +351,7 @@ void phase_latency(const Options& o, const Topics& t, EventCounter& events, Resu
     double send_s = seconds_since(start);
     bool ok = events.wait_all(o.timeout_s);
     auto lat = events.latencies();
+    auto halves = events.halves();
     r.j["latency"] = {{"jobs", n},
                       {"accepted", static_cast<int>(lat.size())},
                       {"target_rate", o.rate},
@@ -323,6 +359,10 @@ void phase_latency(const Options& o, const Topics& t, EventCounter& events, Resu
                       {"p50_ms", pressline::bench::percentile(lat, 0.50) / 1e6},
                       {"p99_ms", pressline::bench::percentile(lat, 0.99) / 1e6},
                       {"max_ms", pressline::bench::percentile(lat, 1.0) / 1e6},
+                      {"inbound_p99_ms", pressline::bench::percentile(halves.first, 0.99)},
+                      {"inbound_max_ms", pressline::bench::percentile(halves.first, 1.0)},
+                      {"outbound_p99_ms", pressline::bench::percentile(halves.second, 0.99)},
+                      {"outbound_max_ms", pressline::bench::percentile(halves.second, 1.0)},
                       {"complete", ok}};
     if (!ok) throw std::runtime_error("latency phase: only " + std::to_string(lat.size()) + " of " + std::to_string(n) + " accepted");
 }
@@ -402,6 +442,12 @@ void print_table(const Options& o, const Results& r) {
             fmt("p50 %.2f ms", num("latency", "p50_ms")) + fmt("  p99 %.2f ms", num("latency", "p99_ms")) +
                 fmt("  max %.2f ms", num("latency", "max_ms")) + fmt("  (%.0f jobs,", num("latency", "jobs")) +
                 fmt(" sent at %.0f/s)", num("latency", "achieved_rate")));
+    if (j.contains("latency"))
+        row("  split at the commit (ms clock)",
+            fmt("to commit p99 %.0f ms", num("latency", "inbound_p99_ms")) +
+                fmt(" max %.0f ms;", num("latency", "inbound_max_ms")) +
+                fmt("  event back p99 %.0f ms", num("latency", "outbound_p99_ms")) +
+                fmt(" max %.0f ms", num("latency", "outbound_max_ms")));
     if (j.contains("idle"))
         row(fmt("agent idle over %.0f s", num("idle", "seconds")),
             fmt("RSS %.1f MiB", num("idle", "rss_mib")) + fmt("  (peak %.1f MiB)", num("idle", "peak_rss_mib")) +
