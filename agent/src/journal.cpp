@@ -723,13 +723,12 @@ std::int64_t Journal::insert_event(const EventSpec& event, std::int64_t now_ms) 
     // gap and never goes back, even once the outbox is empty.
     const std::int64_t seq = last_seq_ + 1;
     const auto now = std::chrono::system_clock::time_point(std::chrono::milliseconds(now_ms));
-    const std::string payload =
-        render_event(event, new_ulid(now), format_time(now), seq, options_.source);
+    std::string payload = render_event(event, new_ulid(now), format_time(now), seq, options_.source);
     Stmt st(*cache_, "INSERT INTO outbox(seq, topic, payload, created_ms) VALUES (?,?,?,?)");
     st.bind(1, seq).bind(2, options_.events_topic).bind(3, payload).bind(4, now_ms).run();
     last_seq_ = seq;  // restored by transact() on rollback
     ++outbox_count_;
-    uncommitted_.push_back({seq, options_.events_topic, payload});  // to tail_ once committed
+    uncommitted_.push_back({seq, options_.events_topic, std::move(payload)});  // to tail_ once committed
     return seq;
 }
 
