@@ -20,7 +20,6 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -36,6 +35,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../common/percentile.hpp"
+#include "pressline/agent/clock.hpp"
 #include "mqtt_util.hpp"
 #include "orders.hpp"
 
@@ -47,6 +47,8 @@ using pressline::sim::Topics;
 using pressline::sim::WindowedPublisher;
 using Clock = std::chrono::steady_clock;
 
+using pressline::agent::parse_time_ms;
+using pressline::agent::wall_ms;
 using pressline::bench::make_order;
 
 namespace {
@@ -171,9 +173,9 @@ private:
         seen_[i] = 1;
         std::int64_t sent = sent_[i].load(std::memory_order_acquire);
         if (sent > 0) latency_ns_.push_back(now - sent);
-        if (auto committed = event_time_ms(ev.value("time", "")); committed > 0 && sent > 0) {
-            inbound_ms_.push_back(committed - sent_wall_ms_[i].load(std::memory_order_relaxed));
-            outbound_ms_.push_back(wall_ms() - committed);
+        if (auto committed = parse_time_ms(ev.value("time", "")); committed && sent > 0) {
+            inbound_ms_.push_back(*committed - sent_wall_ms_[i].load(std::memory_order_relaxed));
+            outbound_ms_.push_back(wall_ms() - *committed);
         }
         last_arrival_ns_ = now;
         if (++accepted_ >= expected_) cv_.notify_all();
@@ -192,22 +194,6 @@ private:
     std::vector<std::atomic<std::int64_t>> sent_wall_ms_;
     std::vector<std::int64_t> inbound_ms_, outbound_ms_;
     std::int64_t last_arrival_ns_ = 0;
-
-    static std::int64_t wall_ms() {
-        return std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::system_clock::now().time_since_epoch()).count();
-    }
-    // "2026-11-27T16:30:02.219Z" -> ms since the epoch; 0 if it is not that form.
-    static std::int64_t event_time_ms(const std::string& s) {
-        std::tm tm{};
-        int ms = 0;
-        if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                        &tm.tm_min, &tm.tm_sec, &ms) != 7)
-            return 0;
-        tm.tm_year -= 1900;
-        tm.tm_mon -= 1;
-        return static_cast<std::int64_t>(timegm(&tm)) * 1000 + ms;
-    }
 };
 
 ConnectSettings publisher_settings(const Options& o) {
