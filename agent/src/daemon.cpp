@@ -527,6 +527,10 @@ struct Daemon::Impl {
         qa.reset();
         printing.reset();
         paperwork.reset();
+        const auto st = journal->commit_stats();
+        logger("daemon")->info("stopped: {} commits, {} of them {} ms or slower (slowest {:.1f} ms; longest wait "
+                               "for the writer {:.1f} ms)",
+                               st.commits, st.slow, Journal::kSlowCommit.count(), st.worst_ms, st.worst_wait_ms);
         return exit_ok;
     }
 

@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 #include <sys/statvfs.h>
 
+#include <algorithm>
 #include <chrono>
 #include <system_error>
 #include <unordered_map>
@@ -737,7 +738,9 @@ std::int64_t Journal::transact(Admission admission, const std::function<void(Tx&
         auto problem = admission_problem();
         if (!problem.empty()) throw JournalError(JournalError::Kind::full, "journal: " + problem);
     }
+    const auto called = std::chrono::steady_clock::now();
     std::lock_guard lock(mu_);
+    const auto locked = std::chrono::steady_clock::now();
     const std::int64_t saved_seq = last_seq_.load();
     const std::int64_t saved_count = outbox_count_.load();
     uncommitted_.clear();
@@ -772,7 +775,34 @@ std::int64_t Journal::transact(Admission admission, const std::function<void(Tx&
         }
         uncommitted_.clear();
     }
+    note_commit(locked - called, std::chrono::steady_clock::now() - called);
     return last_seq_ != saved_seq ? last_seq_.load() : 0;
+}
+
+void Journal::note_commit(std::chrono::steady_clock::duration wait, std::chrono::steady_clock::duration total) {
+    using ms = std::chrono::duration<double, std::milli>;
+    std::lock_guard lock(stats_mu_);
+    ++stats_.commits;
+    stats_.worst_ms = std::max(stats_.worst_ms, ms(total).count());
+    stats_.worst_wait_ms = std::max(stats_.worst_wait_ms, ms(wait).count());
+    if (total < kSlowCommit) return;
+    ++stats_.slow;
+    ++slow_unreported_;
+    const auto now = std::chrono::steady_clock::now();
+    if (slow_reported_ != std::chrono::steady_clock::time_point{} && now - slow_reported_ < std::chrono::seconds(10))
+        return;
+    logger("journal")->warn(
+        "slow commit: {:.0f} ms ({:.0f} ms waiting for the writer, {:.0f} ms in the transaction and its "
+        "fsync); {} commit(s) of {} ms or more since the last such line. Orders are acknowledged only "
+        "after their commit: check the disk (iostat -x) if this repeats",
+        ms(total).count(), ms(wait).count(), ms(total - wait).count(), slow_unreported_, kSlowCommit.count());
+    slow_unreported_ = 0;
+    slow_reported_ = now;
+}
+
+Journal::CommitStats Journal::commit_stats() {
+    std::lock_guard lock(stats_mu_);
+    return stats_;
 }
 
 std::vector<OutboxRow> Journal::outbox_after(std::int64_t after, std::size_t limit) {
@@ -953,6 +983,7 @@ int Journal::on_wal_commit(void* self, sqlite3* db, const char* name, int frames
 
 void Journal::checkpointer_loop() {
     auto last_warning = std::chrono::steady_clock::time_point{};
+    auto last_hold_warning = std::chrono::steady_clock::time_point{};
     for (;;) {
         {
             std::unique_lock lock(wake_mu_);
@@ -969,8 +1000,17 @@ void Journal::checkpointer_loop() {
             // writer's mutex must not be held for a whole checkpoint.
             if (log - backfilled > kCheckpointFrames / 2) continue;
             std::lock_guard lock(mu_);
+            const auto t0 = std::chrono::steady_clock::now();
             const int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
             if (rc != SQLITE_OK && rc != SQLITE_BUSY) fail(db_, rc, "wal checkpoint");
+            const auto held = std::chrono::steady_clock::now() - t0;
+            if (held >= kSlowCommit && std::chrono::steady_clock::now() - last_hold_warning > std::chrono::seconds(10)) {
+                // The cause of the "waiting for the writer" part of a slow commit line.
+                logger("journal")->warn("checkpoint held commits off for {} ms ({} frames left after its first step)",
+                                        std::chrono::duration_cast<std::chrono::milliseconds>(held).count(),
+                                        log - backfilled);
+                last_hold_warning = std::chrono::steady_clock::now();
+            }
             // Commits that asked for a checkpoint while this one ran are served by it.
             std::lock_guard wake(wake_mu_);
             checkpoint_wanted_ = false;

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <future>
 #include <map>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -457,6 +458,37 @@ TEST(Journal, ReadsDoNotWaitForAnOpenTransactionAndSeeOnlyCommits) {
     // Once committed, the next read sees it.
     EXPECT_EQ(j.job("J-1")->state, JobState::cancelled);
     EXPECT_TRUE(j.job("J-2").has_value());
+}
+
+// A commit that has to wait for another one is slow for the order behind it: the stop line and
+// the warning say how slow and how much of it was waiting for the writer.
+TEST(Journal, SlowCommitsAreCountedWithTheirWaitForTheWriter) {
+    TempDir d;
+    Journal j(d.path, opts());
+    j.transact(Admission::internal, [](Tx& tx) { tx.insert_job(job("J-1")); });
+    EXPECT_EQ(j.commit_stats().commits, 1);
+
+    std::promise<void> inside;
+    auto holder = std::async(std::launch::async, [&] {
+        j.transact(Admission::internal, [&](Tx& tx) {
+            tx.insert_job(job("J-2"));
+            inside.set_value();
+            std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        });
+    });
+    inside.get_future().wait();
+    const auto called = std::chrono::steady_clock::now();
+    j.transact(Admission::internal, [](Tx& tx) { tx.insert_job(job("J-3")); });
+    const double waited = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - called).count();
+    holder.get();
+
+    const auto st = j.commit_stats();
+    EXPECT_EQ(st.commits, 3);
+    EXPECT_GE(st.slow, 2) << "the holder and the commit behind it";
+    EXPECT_GE(st.worst_ms, 300.0) << "the holder's own commit";
+    EXPECT_GE(st.worst_wait_ms, 100.0) << "the commit behind the holder waited for the writer";
+    EXPECT_LE(st.worst_wait_ms, waited + 1.0);
+    EXPECT_TRUE(j.job("J-3").has_value());
 }
 
 // The outbox publishes recent events from memory: whatever it asks for, the answer must be the

@@ -225,6 +225,20 @@ public:
     std::int64_t outbox_count();
     std::int64_t last_sequence();
 
+    // Commits that took kSlowCommit or longer, from the call to transact() until it returns, and
+    // where their time went: waiting for the writer mutex (another commit or the checkpoint's
+    // short locked step) or in the transaction itself (mostly its fsync). Each is also logged,
+    // at most one line every 10 s. Intake acknowledges no order before its commit returns, so a
+    // slow commit is a late acknowledgement and a late job.accepted.
+    static constexpr std::chrono::milliseconds kSlowCommit{50};
+    struct CommitStats {
+        std::int64_t commits = 0;
+        std::int64_t slow = 0;
+        double worst_ms = 0;          // the slowest commit so far
+        double worst_wait_ms = 0;     // the longest wait for the writer mutex so far
+    };
+    CommitStats commit_stats();
+
     // Read-only views (for the CLI and tests).
     std::optional<JobRow> job(const std::string& job_id);
     std::vector<JobRow> jobs_in_state(JobState state);
@@ -302,6 +316,12 @@ private:
     // The free-space check of admission_problem(), at most every kFreeSpaceRecheck (guarded by mu_).
     std::chrono::steady_clock::time_point free_checked_{};
     std::string free_problem_;
+    // Slow commits (guarded by stats_mu_; see commit_stats()).
+    void note_commit(std::chrono::steady_clock::duration wait, std::chrono::steady_clock::duration total);
+    std::mutex stats_mu_;
+    CommitStats stats_;
+    std::int64_t slow_unreported_ = 0;
+    std::chrono::steady_clock::time_point slow_reported_{};
 };
 
 }  // namespace pressline::agent
