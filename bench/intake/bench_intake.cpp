@@ -7,10 +7,12 @@
 //               --inflight outstanding), timed until the N-th job.accepted event arrives
 //   ceiling     the same N payloads through the same broker to a trivial paho subscriber
 //   sqlite      N rows of 1 KiB, one transaction each, WAL + synchronous=FULL, in --sqlite-dir
-//   latency     --rate orders/s for --latency-seconds; publish -> job.accepted arrival, p50/p99
+//   latency     --rate orders/s for --latency-seconds; publish -> job.accepted arrival, p50/p99;
+//               meanwhile a probe times fdatasync of 12 KiB at 200/s in --sqlite-dir (the disk alone)
 //   idle        the agent's RSS (VmRSS) and CPU% (utime+stime) over --idle-seconds
 // Events are subscribed to before anything is published. Timestamps are CLOCK_MONOTONIC;
 // each order also carries its send time in "bench_sent_ns" (unknown fields are allowed).
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -316,9 +318,55 @@ void phase_sqlite(const Options& o, Results& r) {
     r.j["ceiling_sqlite"] = {{"rows", o.n}, {"seconds", s}, {"rows_per_s", o.n / s}, {"dir", o.sqlite_dir}};
 }
 
+// While the latency phase runs: 12 KiB written and fdatasync'd 200 times a second in
+// --sqlite-dir (the state dir's disk), timed. An agent commit is one such write and fsync, so a
+// latency outlier that coincides with stalls here is the disk's, not the agent's.
+class DiskProbe {
+public:
+    explicit DiskProbe(const std::string& dir) : file_(fs::path(dir) / "bench-disk-probe") {
+        fd_ = ::open(file_.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
+        if (fd_ < 0) throw std::runtime_error("cannot create " + file_.string());
+        thread_ = std::thread([this] { run(); });
+    }
+    ~DiskProbe() {
+        stop();
+        ::close(fd_);
+        fs::remove(file_);
+    }
+    DiskProbe(const DiskProbe&) = delete;
+    DiskProbe& operator=(const DiskProbe&) = delete;
+    // Stops probing; returns the fdatasync durations in ms.
+    std::vector<double> stop() {
+        stop_ = true;
+        if (thread_.joinable()) thread_.join();
+        return lat_ms_;
+    }
+
+private:
+    void run() {
+        const std::string buf(12 * 1024, 'p');
+        const auto start = Clock::now();
+        for (long i = 0; !stop_; ++i) {
+            std::this_thread::sleep_until(start + std::chrono::milliseconds(5) * i);
+            const auto t0 = Clock::now();
+            const auto at = static_cast<off_t>((i % 256) * static_cast<long>(buf.size()));
+            if (::pwrite(fd_, buf.data(), buf.size(), at) != static_cast<ssize_t>(buf.size()) || ::fdatasync(fd_) != 0)
+                return;  // the probe only informs; the phase goes on without it
+            lat_ms_.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+        }
+    }
+    fs::path file_;
+    int fd_ = -1;
+    std::atomic<bool> stop_{false};
+    std::vector<double> lat_ms_;
+    std::thread thread_;
+};
+
 void phase_latency(const Options& o, const Topics& t, EventCounter& events, Results& r) {
     int n = static_cast<int>(std::lround(o.rate * o.latency_s));
     std::cerr << "latency: " << n << " orders at " << o.rate << "/s..." << std::endl;
+    std::optional<DiskProbe> probe;
+    if (!o.sqlite_dir.empty()) probe.emplace(o.sqlite_dir);
     Client pub(o.broker, pressline::sim::fresh_client_id("bench-lat"), publisher_settings(o));
     pub.connect();
     events.begin("lat", n);
@@ -336,6 +384,7 @@ void phase_latency(const Options& o, const Topics& t, EventCounter& events, Resu
     }
     double send_s = seconds_since(start);
     bool ok = events.wait_all(o.timeout_s);
+    const std::vector<double> disk = probe ? probe->stop() : std::vector<double>{};
     auto lat = events.latencies();
     auto halves = events.halves();
     r.j["latency"] = {{"jobs", n},
@@ -350,6 +399,13 @@ void phase_latency(const Options& o, const Topics& t, EventCounter& events, Resu
                       {"outbound_p99_ms", pressline::bench::percentile(halves.second, 0.99)},
                       {"outbound_max_ms", pressline::bench::percentile(halves.second, 1.0)},
                       {"complete", ok}};
+    if (!disk.empty()) {
+        r.j["latency"]["disk_probe"] = {
+            {"syncs", disk.size()},
+            {"p99_ms", pressline::bench::percentile(disk, 0.99)},
+            {"max_ms", pressline::bench::percentile(disk, 1.0)},
+            {"over_50ms", std::count_if(disk.begin(), disk.end(), [](double v) { return v >= 50.0; })}};
+    }
     if (!ok) throw std::runtime_error("latency phase: only " + std::to_string(lat.size()) + " of " + std::to_string(n) + " accepted");
 }
 
@@ -434,6 +490,12 @@ void print_table(const Options& o, const Results& r) {
                 fmt(" max %.0f ms;", num("latency", "inbound_max_ms")) +
                 fmt("  event back p99 %.0f ms", num("latency", "outbound_p99_ms")) +
                 fmt(" max %.0f ms", num("latency", "outbound_max_ms")));
+    if (j.contains("latency") && j["latency"].contains("disk_probe")) {
+        const auto& p = j["latency"]["disk_probe"];
+        row("  disk alone meanwhile (fdatasync)",
+            fmt("p99 %.2f ms", p["p99_ms"].get<double>()) + fmt("  max %.1f ms", p["max_ms"].get<double>()) +
+                fmt("  (%.0f of", p["over_50ms"].get<double>()) + fmt(" %.0f syncs over 50 ms)", p["syncs"].get<double>()));
+    }
     if (j.contains("idle"))
         row(fmt("agent idle over %.0f s", num("idle", "seconds")),
             fmt("RSS %.1f MiB", num("idle", "rss_mib")) + fmt("  (peak %.1f MiB)", num("idle", "peak_rss_mib")) +
