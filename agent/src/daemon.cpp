@@ -528,8 +528,8 @@ struct Daemon::Impl {
         printing.reset();
         paperwork.reset();
         const auto st = journal->commit_stats();
-        logger("daemon")->info("stopped: {} commits, {} of them {} ms or slower (slowest {:.1f} ms; longest wait "
-                               "for the writer {:.1f} ms)",
+        logger("journal")->info("{} commits this run, {} of them {} ms or slower (slowest {:.1f} ms; longest "
+                                "wait for the writer {:.1f} ms)",
                                st.commits, st.slow, Journal::kSlowCommit.count(), st.worst_ms, st.worst_wait_ms);
         return exit_ok;
     }
@@ -579,8 +579,12 @@ struct Daemon::Impl {
             const auto tomb_cutoff = wall_ms() - 10 * retention_ms;
             asio::post(workers, [j = journal.get(), cutoff, tomb_cutoff] {
                 try {
+                    // Commits wait while a prune holds the journal: say for how long.
+                    const auto t0 = std::chrono::steady_clock::now();
                     if (int n = j->prune(cutoff, tomb_cutoff); n > 0)
-                        logger("journal")->info("pruned finished jobs count={}", n);
+                        logger("journal")->info("pruned finished jobs count={} in {} ms", n,
+                                                std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                    std::chrono::steady_clock::now() - t0).count());
                 } catch (const JournalError& e) {
                     logger("journal")->warn("prune failed: {}", e.what());
                 }

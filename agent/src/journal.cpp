@@ -693,6 +693,10 @@ void Journal::set_options(JournalOptions options) {
 
 std::string Journal::admission_problem() {
     std::lock_guard lock(mu_);
+    return admission_problem_locked();
+}
+
+std::string Journal::admission_problem_locked() {
     if (options_.outbox_max_events > 0 && outbox_count_ >= options_.outbox_max_events)
         return fmt::format("event outbox is full ({} events waiting for the broker, limit "
                            "storage.outbox_max_events = {})",
@@ -734,13 +738,13 @@ std::int64_t Journal::insert_event(const EventSpec& event, std::int64_t now_ms) 
 }
 
 std::int64_t Journal::transact(Admission admission, const std::function<void(Tx&)>& fn) {
+    const auto called = std::chrono::steady_clock::now();
+    std::unique_lock lock(mu_);
+    const auto locked = std::chrono::steady_clock::now();
     if (admission == Admission::intake) {
-        auto problem = admission_problem();
+        auto problem = admission_problem_locked();
         if (!problem.empty()) throw JournalError(JournalError::Kind::full, "journal: " + problem);
     }
-    const auto called = std::chrono::steady_clock::now();
-    std::lock_guard lock(mu_);
-    const auto locked = std::chrono::steady_clock::now();
     const std::int64_t saved_seq = last_seq_.load();
     const std::int64_t saved_count = outbox_count_.load();
     uncommitted_.clear();
@@ -775,29 +779,44 @@ std::int64_t Journal::transact(Admission admission, const std::function<void(Tx&
         }
         uncommitted_.clear();
     }
-    note_commit(locked - called, std::chrono::steady_clock::now() - called);
-    return last_seq_ != saved_seq ? last_seq_.load() : 0;
+    const std::int64_t last = last_seq_ != saved_seq ? last_seq_.load() : 0;
+    auto slow_line = note_commit(locked - called, std::chrono::steady_clock::now() - called);
+    lock.unlock();  // the log line is written without holding up the next commit
+    if (slow_line) {
+        try {
+            logger("journal")->warn("{}", *slow_line);
+        } catch (...) {  // a log line must not turn a durable commit into an error
+        }
+    }
+    return last;
 }
 
-void Journal::note_commit(std::chrono::steady_clock::duration wait, std::chrono::steady_clock::duration total) {
-    using ms = std::chrono::duration<double, std::milli>;
-    std::lock_guard lock(stats_mu_);
-    ++stats_.commits;
-    stats_.worst_ms = std::max(stats_.worst_ms, ms(total).count());
-    stats_.worst_wait_ms = std::max(stats_.worst_wait_ms, ms(wait).count());
-    if (total < kSlowCommit) return;
-    ++stats_.slow;
-    ++slow_unreported_;
-    const auto now = std::chrono::steady_clock::now();
-    if (slow_reported_ != std::chrono::steady_clock::time_point{} && now - slow_reported_ < std::chrono::seconds(10))
-        return;
-    logger("journal")->warn(
-        "slow commit: {:.0f} ms ({:.0f} ms waiting for the writer, {:.0f} ms in the transaction and its "
-        "fsync); {} commit(s) of {} ms or more since the last such line. Orders are acknowledged only "
-        "after their commit: check the disk (iostat -x) if this repeats",
-        ms(total).count(), ms(wait).count(), ms(total - wait).count(), slow_unreported_, kSlowCommit.count());
-    slow_unreported_ = 0;
-    slow_reported_ = now;
+std::optional<std::string> Journal::note_commit(std::chrono::steady_clock::duration wait,
+                                                std::chrono::steady_clock::duration total) noexcept {
+    // The commit is durable: nothing here may make it look failed, so nothing may throw.
+    try {
+        using ms = std::chrono::duration<double, std::milli>;
+        std::lock_guard lock(stats_mu_);
+        ++stats_.commits;
+        stats_.worst_ms = std::max(stats_.worst_ms, ms(total).count());
+        stats_.worst_wait_ms = std::max(stats_.worst_wait_ms, ms(wait).count());
+        if (total < kSlowCommit) return std::nullopt;
+        ++stats_.slow;
+        ++slow_unreported_;
+        const auto now = std::chrono::steady_clock::now();
+        if (slow_reported_ != std::chrono::steady_clock::time_point{} && now - slow_reported_ < std::chrono::seconds(10))
+            return std::nullopt;
+        auto line = fmt::format(
+            "slow commit: {:.0f} ms ({:.0f} ms waiting for the writer, {:.0f} ms in the transaction and "
+            "its fsync); {} commit(s) of {} ms or more since the last such line. Orders are acknowledged "
+            "only after their commit: check the disk (iostat -x) if this repeats",
+            ms(total).count(), ms(wait).count(), ms(total - wait).count(), slow_unreported_, kSlowCommit.count());
+        slow_unreported_ = 0;
+        slow_reported_ = now;
+        return line;
+    } catch (...) {
+        return std::nullopt;
+    }
 }
 
 Journal::CommitStats Journal::commit_stats() {
@@ -999,17 +1018,22 @@ void Journal::checkpointer_loop() {
             // remainder is small (step 1 may have been BUSY, or held back by a reader): the
             // writer's mutex must not be held for a whole checkpoint.
             if (log - backfilled > kCheckpointFrames / 2) continue;
-            std::lock_guard lock(mu_);
-            const auto t0 = std::chrono::steady_clock::now();
-            const int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-            if (rc != SQLITE_OK && rc != SQLITE_BUSY) fail(db_, rc, "wal checkpoint");
-            const auto held = std::chrono::steady_clock::now() - t0;
-            if (held >= kSlowCommit && std::chrono::steady_clock::now() - last_hold_warning > std::chrono::seconds(10)) {
-                // The cause of the "waiting for the writer" part of a slow commit line.
+            std::chrono::steady_clock::duration held{};
+            {
+                std::lock_guard lock(mu_);
+                const auto t0 = std::chrono::steady_clock::now();
+                const int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+                if (rc != SQLITE_OK && rc != SQLITE_BUSY) fail(db_, rc, "wal checkpoint");
+                held = std::chrono::steady_clock::now() - t0;
+            }
+            const auto now = std::chrono::steady_clock::now();
+            if (held >= kSlowCommit &&
+                (last_hold_warning == std::chrono::steady_clock::time_point{} || now - last_hold_warning > std::chrono::seconds(10))) {
+                // A cause of the "waiting for the writer" part of a slow commit line.
                 logger("journal")->warn("checkpoint held commits off for {} ms ({} frames left after its first step)",
                                         std::chrono::duration_cast<std::chrono::milliseconds>(held).count(),
                                         log - backfilled);
-                last_hold_warning = std::chrono::steady_clock::now();
+                last_hold_warning = now;
             }
             // Commits that asked for a checkpoint while this one ran are served by it.
             std::lock_guard wake(wake_mu_);

@@ -473,21 +473,22 @@ TEST(Journal, SlowCommitsAreCountedWithTheirWaitForTheWriter) {
         j.transact(Admission::internal, [&](Tx& tx) {
             tx.insert_job(job("J-2"));
             inside.set_value();
-            std::this_thread::sleep_for(std::chrono::milliseconds(300));
+            std::this_thread::sleep_for(std::chrono::milliseconds(500));
         });
     });
-    inside.get_future().wait();
+    ASSERT_EQ(inside.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    // An order's commit (intake admission included) behind the open transaction.
     const auto called = std::chrono::steady_clock::now();
-    j.transact(Admission::internal, [](Tx& tx) { tx.insert_job(job("J-3")); });
+    j.transact(Admission::intake, [](Tx& tx) { tx.insert_job(job("J-3")); });
     const double waited = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - called).count();
     holder.get();
 
     const auto st = j.commit_stats();
     EXPECT_EQ(st.commits, 3);
     EXPECT_GE(st.slow, 2) << "the holder and the commit behind it";
-    EXPECT_GE(st.worst_ms, 300.0) << "the holder's own commit";
-    EXPECT_GE(st.worst_wait_ms, 100.0) << "the commit behind the holder waited for the writer";
-    EXPECT_LE(st.worst_wait_ms, waited + 1.0);
+    EXPECT_GE(st.worst_ms, 500.0) << "the holder's own commit";
+    EXPECT_GE(st.worst_wait_ms, 200.0) << "the order's commit waited for the writer";
+    EXPECT_LE(st.worst_wait_ms, waited);
     EXPECT_TRUE(j.job("J-3").has_value());
 }
 

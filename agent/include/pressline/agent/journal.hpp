@@ -225,9 +225,9 @@ public:
     std::int64_t outbox_count();
     std::int64_t last_sequence();
 
-    // Commits that took kSlowCommit or longer, from the call to transact() until it returns, and
-    // where their time went: waiting for the writer mutex (another commit or the checkpoint's
-    // short locked step) or in the transaction itself (mostly its fsync). Each is also logged,
+    // Successful commits that took kSlowCommit or longer, from the call to transact() until it
+    // returns, and where their time went: waiting for the writer mutex (another commit, a prune
+    // or the checkpoint's short locked step) or in the transaction itself (mostly its fsync). Each is also logged,
     // at most one line every 10 s. Intake acknowledges no order before its commit returns, so a
     // slow commit is a late acknowledgement and a late job.accepted.
     static constexpr std::chrono::milliseconds kSlowCommit{50};
@@ -316,8 +316,11 @@ private:
     // The free-space check of admission_problem(), at most every kFreeSpaceRecheck (guarded by mu_).
     std::chrono::steady_clock::time_point free_checked_{};
     std::string free_problem_;
-    // Slow commits (guarded by stats_mu_; see commit_stats()).
-    void note_commit(std::chrono::steady_clock::duration wait, std::chrono::steady_clock::duration total);
+    std::string admission_problem_locked();  // with mu_ held
+    // Counts a successful commit (guarded by stats_mu_; see commit_stats()); returns the line
+    // to log, if any, once mu_ is released.
+    std::optional<std::string> note_commit(std::chrono::steady_clock::duration wait,
+                                           std::chrono::steady_clock::duration total) noexcept;
     std::mutex stats_mu_;
     CommitStats stats_;
     std::int64_t slow_unreported_ = 0;
