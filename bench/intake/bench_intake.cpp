@@ -511,10 +511,10 @@ void print_table(const Options& o, const Results& r) {
         if (j.contains("throughput")) row("  intake / ceiling (b)", fmt("%.1f %%", 100.0 * jobs / c));
     }
     if (j.contains("latency"))
-        row(fmt("latency @ %.0f jobs/s", num("latency", "target_rate")),
+        row(fmt("latency @ %g jobs/s", num("latency", "target_rate")),
             fmt("p50 %.2f ms", num("latency", "p50_ms")) + fmt("  p99 %.2f ms", num("latency", "p99_ms")) +
                 fmt("  max %.2f ms", num("latency", "max_ms")) + fmt("  (%.0f jobs,", num("latency", "jobs")) +
-                fmt(" sent at %.0f/s)", num("latency", "achieved_rate")));
+                fmt(" sent at %.3g/s)", num("latency", "achieved_rate")));
     if (j.contains("latency"))
         row("  split at the commit (ms clock)",
             fmt("to commit p99 %.0f ms", num("latency", "inbound_p99_ms")) +
