@@ -5,10 +5,10 @@
 # runs bench_intake: N orders as fast as the broker takes them, timed to the last job.accepted;
 # ceilings (a) the same N messages to a bare paho subscriber and (b) SQLite 1 KiB rows, one
 # transaction each, WAL + synchronous=FULL, on the state dir's disk; (c) latency at a steady
-# rate, also split at the agent's commit (the event's `time`, in ms) into the way in and the
-# event's way back, next to the disk's own fdatasync times meanwhile (a probe in the same
-# directory: outliers on both at once are the disk's); (d) the agent's idle RSS and CPU. Prints a
-# summary table.
+# rate after a second of warm-up, also split at the agent's commit (the event's `time`, in ms)
+# into the way in and the event's way back, next to the disk's own fdatasync times meanwhile (a
+# probe in the same directory: outliers on both at once are the disk's); (d) the agent's idle
+# RSS and CPU. Prints a summary table.
 #
 #   bench/intake/run.sh [--quick] [--n N] [--rate R] [--latency-seconds S] [--idle-seconds S]
 #                       [--inflight K] [--log-level LEVEL] [--dir DIR] [--keep]
