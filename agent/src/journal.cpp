@@ -692,11 +692,6 @@ void Journal::set_options(JournalOptions options) {
 }
 
 std::string Journal::admission_problem() {
-    std::lock_guard lock(mu_);
-    return admission_problem_locked();
-}
-
-std::string Journal::admission_problem_locked() {
     if (options_.outbox_max_events > 0 && outbox_count_ >= options_.outbox_max_events)
         return fmt::format("event outbox is full ({} events waiting for the broker, limit "
                            "storage.outbox_max_events = {})",
@@ -742,7 +737,7 @@ std::int64_t Journal::transact(Admission admission, const std::function<void(Tx&
     std::unique_lock lock(mu_);
     const auto locked = std::chrono::steady_clock::now();
     if (admission == Admission::intake) {
-        auto problem = admission_problem_locked();
+        auto problem = admission_problem();
         if (!problem.empty()) throw JournalError(JournalError::Kind::full, "journal: " + problem);
     }
     const std::int64_t saved_seq = last_seq_.load();

@@ -213,8 +213,6 @@ public:
     // Returns the sequence of the last event appended (0 if none).
     std::int64_t transact(Admission admission, const std::function<void(Tx&)>& fn);
 
-    // Why intake admission would be refused now, or empty if it would be admitted.
-    std::string admission_problem();
 
     // Outbox, oldest first: events with seq > after, at most `limit`.
     std::vector<OutboxRow> outbox_after(std::int64_t after, std::size_t limit);
@@ -227,8 +225,8 @@ public:
 
     // Successful commits that took kSlowCommit or longer, from the call to transact() until it
     // returns, and where their time went: waiting for the writer mutex (another commit, a prune
-    // or the checkpoint's short locked step) or in the transaction itself (mostly its fsync). Each is also logged,
-    // at most one line every 10 s. Intake acknowledges no order before its commit returns, so a
+    // or the checkpoint's short locked step) or in the transaction itself (mostly its fsync).
+    // Each is also logged, at most one line every 10 s. Intake acknowledges no order before its commit returns, so a
     // slow commit is a late acknowledgement and a late job.accepted.
     static constexpr std::chrono::milliseconds kSlowCommit{50};
     struct CommitStats {
@@ -316,7 +314,8 @@ private:
     // The free-space check of admission_problem(), at most every kFreeSpaceRecheck (guarded by mu_).
     std::chrono::steady_clock::time_point free_checked_{};
     std::string free_problem_;
-    std::string admission_problem_locked();  // with mu_ held
+    // Why intake admission would be refused now, or empty if it would be admitted (mu_ held).
+    std::string admission_problem();
     // Counts a successful commit (guarded by stats_mu_; see commit_stats()); returns the line
     // to log, if any, once mu_ is released.
     std::optional<std::string> note_commit(std::chrono::steady_clock::duration wait,
